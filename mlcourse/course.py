@@ -1,0 +1,296 @@
+"""Run the whole course headlessly: ``python -m mlcourse.course``.
+
+Every ``notebooks/[0-9][0-9]_*.ipynb`` is executed in order with papermill (the
+parameter ``MLCOURSE_MODE`` set to the chosen mode, working directory
+``notebooks/``, kernel ``python3``). Each executed copy is written to
+``build/notebooks/<name>.ipynb`` with an HTML export next to it. The run stops at
+the first notebook that fails. At the end the headline results recorded by the
+notebooks (see :mod:`mlcourse.results`) are printed with each notebook's wall time.
+
+Usage:
+    python -m mlcourse.course [--mode smoke|workshop|full] [--only PATTERN]
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlcourse import results
+
+MODES = ("smoke", "workshop", "full")
+NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
+KERNEL = "python3"
+
+
+@dataclass
+class Outcome:
+    """What happened to one notebook.
+
+    Attributes:
+        name: The notebook's name without extension.
+        seconds: Wall time of its execution.
+        ok: Whether it ran to the end without an error.
+    """
+
+    name: str
+    seconds: float
+    ok: bool
+
+
+def notebooks_dir() -> Path:
+    """The folder holding the course notebooks.
+
+    Returns:
+        ``<repo root>/notebooks``.
+    """
+    return results.repo_root() / "notebooks"
+
+
+def output_dir() -> Path:
+    """Where executed notebooks and their HTML exports go.
+
+    Returns:
+        ``<repo root>/build/notebooks``.
+    """
+    return results.repo_root() / "build" / "notebooks"
+
+
+def find_notebooks(folder: Path, only: str | None = None) -> list[Path]:
+    """List the course notebooks in running order.
+
+    Args:
+        folder: The notebooks folder.
+        only: Optional filter on the notebook name: a glob pattern
+            (``"0[0-2]_*"``) or, without wildcards, a substring (``"lmnn"``).
+
+    Returns:
+        The matching notebooks, sorted by name.
+    """
+    found = sorted(folder.glob(NOTEBOOK_GLOB))
+    if only:
+        pattern = only if any(c in only for c in "*?[") else f"*{only}*"
+        found = [p for p in found if fnmatch.fnmatch(p.stem, pattern)]
+    return found
+
+
+def absolutize_env(*names: str) -> None:
+    """Make relative paths in environment variables absolute.
+
+    Notebooks run with ``notebooks/`` as working directory, so a relative
+    ``MLCOURSE_DATA`` or ``MLCOURSE_RESULTS`` given on the command line would
+    otherwise point somewhere else inside the kernel.
+
+    Args:
+        names: Environment variable names to fix in place.
+    """
+    for name in names:
+        value = os.environ.get(name)
+        if value and not Path(value).expanduser().is_absolute():
+            os.environ[name] = str(Path(value).expanduser().resolve())
+
+
+def export_html(executed: Path) -> Path:
+    """Export an executed notebook to HTML next to it.
+
+    Args:
+        executed: The executed ``.ipynb`` file.
+
+    Returns:
+        The path of the ``.html`` file written.
+    """
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(executed, as_version=4)
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    html = executed.with_suffix(".html")
+    html.write_text(body, encoding="utf-8")
+    return html
+
+
+def execute(notebook: Path, mode: str) -> Path:
+    """Execute one notebook with papermill.
+
+    Args:
+        notebook: The source notebook.
+        mode: The value given to the notebook's ``MLCOURSE_MODE`` parameter.
+
+    Returns:
+        The path of the executed copy in ``build/notebooks/``.
+
+    Raises:
+        Exception: Whatever papermill raises when a cell fails (the executed copy,
+            with the error in it, is still written).
+    """
+    import papermill as pm
+
+    executed = output_dir() / notebook.name
+    executed.parent.mkdir(parents=True, exist_ok=True)
+    pm.execute_notebook(
+        str(notebook),
+        str(executed),
+        parameters={"MLCOURSE_MODE": mode},
+        cwd=str(notebook.parent),
+        kernel_name=KERNEL,
+        progress_bar=False,
+    )
+    return executed
+
+
+def run_one(notebook: Path, mode: str) -> Outcome:
+    """Execute a notebook, export it, and report how it went.
+
+    Args:
+        notebook: The source notebook.
+        mode: The course mode.
+
+    Returns:
+        Its outcome; on failure a message naming the notebook and its executed
+        copy has been printed to stderr.
+    """
+    results.clear(notebook.stem)
+    executed = output_dir() / notebook.name
+    executed.unlink(missing_ok=True)  # never show a stale copy from an earlier run
+    executed.with_suffix(".html").unlink(missing_ok=True)
+    error: Exception | None = None
+    start = time.perf_counter()
+    try:
+        execute(notebook, mode)
+    except Exception as err:  # papermill raises several kinds; report them all
+        error = err
+    seconds = time.perf_counter() - start
+    if executed.exists():
+        try:
+            export_html(executed)
+        except Exception as err:
+            print(f"  (could not export {executed.name} to HTML: {err})", file=sys.stderr)
+    if error is not None:
+        sys.stdout.flush()
+        print(
+            f"\nFAILED: notebook {notebook.name} stopped with an error after "
+            f"{seconds:.1f} s:\n  {type(error).__name__}: {str(error).strip()[:2000]}\n"
+            f"Look at the executed copy: {_relative(executed)} "
+            f"(and {_relative(executed.with_suffix('.html'))})",
+            file=sys.stderr,
+        )
+    return Outcome(notebook.stem, seconds, error is None)
+
+
+def _relative(path: Path) -> str:
+    """Show a path relative to the current folder when it is below it.
+
+    Args:
+        path: An absolute path.
+
+    Returns:
+        The shortest readable form of the path.
+    """
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def format_times(outcomes: list[Outcome]) -> str:
+    """Lay out each notebook's wall time as a small table.
+
+    Args:
+        outcomes: The notebooks run, in order.
+
+    Returns:
+        One line per notebook plus a total.
+    """
+    width = max([len(o.name) for o in outcomes] + [len("total")])
+    lines = [
+        f"{o.name.ljust(width)}  {o.seconds:8.1f} s{'' if o.ok else '  FAILED'}"
+        for o in outcomes
+    ]
+    total = sum(o.seconds for o in outcomes)
+    lines.append(f"{'total'.ljust(width)}  {total:8.1f} s")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Read the command line.
+
+    Args:
+        argv: Arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        The parsed options ``mode`` and ``only``.
+    """
+    default_mode = os.environ.get("MLCOURSE_MODE") or "workshop"
+    parser = argparse.ArgumentParser(
+        prog="python -m mlcourse.course",
+        description="Execute every course notebook headlessly into build/notebooks/ "
+        "and print the headline results.",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        default=default_mode if default_mode in MODES else None,
+        help="dataset/training size the notebooks run at "
+        "(default: $MLCOURSE_MODE, else workshop)",
+    )
+    parser.add_argument(
+        "--only",
+        metavar="PATTERN",
+        help="run only notebooks whose name matches (glob, or substring without wildcards)",
+    )
+    args = parser.parse_args(argv)
+    if args.mode is None:
+        parser.error(f"MLCOURSE_MODE={default_mode!r} is not one of {', '.join(MODES)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the course notebooks and print the summary.
+
+    Args:
+        argv: Command-line arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        0 if every notebook ran, 1 if one failed, 2 if there was nothing to run.
+    """
+    args = parse_args(argv)
+    folder = notebooks_dir()
+    notebooks = find_notebooks(folder, args.only)
+    if not notebooks:
+        what = f" matching {args.only!r}" if args.only else ""
+        print(f"No notebooks{what} ({NOTEBOOK_GLOB}) in {_relative(folder)}: nothing to run.",
+              file=sys.stderr)
+        return 2
+
+    # The kernels inherit this environment: give them the same mode and absolute paths.
+    os.environ["MLCOURSE_MODE"] = args.mode
+    absolutize_env("MLCOURSE_DATA", "MLCOURSE_RESULTS")
+
+    print(f"Running {len(notebooks)} notebook(s) in {args.mode} mode "
+          f"into {_relative(output_dir())}/", flush=True)
+    outcomes = []
+    for i, notebook in enumerate(notebooks, 1):
+        print(f"[{i}/{len(notebooks)}] {notebook.name} ...", flush=True)
+        outcome = run_one(notebook, args.mode)
+        outcomes.append(outcome)
+        if not outcome.ok:
+            break
+        print(f"    done in {outcome.seconds:.1f} s", flush=True)
+
+    print("\nHeadline results:")
+    print(results.format_results_table(results.load_results()))
+    print("\nWall time per notebook:")
+    print(format_times(outcomes))
+    if not outcomes[-1].ok:
+        print(f"\nStopped at {outcomes[-1].name}: see the error above.", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

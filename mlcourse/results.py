@@ -1,0 +1,266 @@
+"""Headline results: each notebook records its key figures here.
+
+A notebook calls :func:`record` for the one or two numbers it is about (a kNN
+accuracy, a recall@k); ``make course`` collects them into one table at the end.
+Each notebook's figures live in ``<results_dir>/<notebook>.json`` as a JSON object
+mapping a result's name to its value.
+
+Run ``python -m mlcourse.results`` to print the table of everything recorded so far.
+
+Example:
+    >>> from mlcourse.results import record
+    >>> record("00_data_tour", "knn_accuracy", 0.8125)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+RESULTS_ENV = "MLCOURSE_RESULTS"
+"""Environment variable that overrides where results are stored."""
+
+Value = int | float | str | bool
+
+
+def repo_root() -> Path:
+    """The folder that holds the ``mlcourse`` package (the repository, for an editable install).
+
+    Returns:
+        The absolute path of the repository root.
+    """
+    return Path(__file__).resolve().parent.parent
+
+
+def results_dir() -> Path:
+    """Where the results files live.
+
+    Returns:
+        ``$MLCOURSE_RESULTS`` if it is set, otherwise ``<repo root>/build/results``.
+        The folder is not created here; :func:`record` creates it when needed.
+    """
+    override = os.environ.get(RESULTS_ENV)
+    if override:
+        return Path(override).expanduser().resolve()
+    return repo_root() / "build" / "results"
+
+
+def _results_file(notebook: str) -> Path:
+    """The JSON file holding one notebook's results.
+
+    Args:
+        notebook: The notebook's name without extension, e.g. ``"00_data_tour"``.
+
+    Returns:
+        The path ``<results_dir>/<notebook>.json``.
+
+    Raises:
+        ValueError: If ``notebook`` is empty or contains a path separator.
+    """
+    if not isinstance(notebook, str) or not notebook.strip():
+        raise ValueError(f"notebook must be a non-empty string, got {notebook!r}")
+    if "/" in notebook or "\\" in notebook or notebook.startswith("."):
+        raise ValueError(
+            f"notebook must be a plain name such as '00_data_tour', got {notebook!r}"
+        )
+    return results_dir() / f"{notebook}.json"
+
+
+def _to_plain(name: str, value: Any) -> Value:
+    """Convert a value to a JSON-safe Python scalar, checking that it is usable.
+
+    Args:
+        name: The result's name, used in error messages.
+        value: An int, float, str or bool, or a one-element numpy/torch value
+            (anything with an ``item()`` method).
+
+    Returns:
+        The value as a plain Python ``int``, ``float``, ``str`` or ``bool``.
+
+    Raises:
+        ValueError: If the value is not a number, string or bool, or is NaN or infinite.
+    """
+    if not isinstance(value, (int, float, str, bool)) and hasattr(value, "item"):
+        try:
+            value = value.item()
+        except (ValueError, RuntimeError) as err:
+            raise ValueError(
+                f"result {name!r} must be a single number, got an array: {err}"
+            ) from err
+    if not isinstance(value, (int, float, str, bool)):
+        raise ValueError(
+            f"result {name!r} must be an int, float, str or bool, "
+            f"got {type(value).__name__}: {value!r}"
+        )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(
+            f"result {name!r} is {value}: a headline result must be a finite number "
+            "(did the training diverge or an evaluation set come out empty?)"
+        )
+    return value
+
+
+def _read(path: Path) -> dict[str, Value]:
+    """Read one results file.
+
+    Args:
+        path: A ``<notebook>.json`` file.
+
+    Returns:
+        Its name -> value mapping, or an empty dict if the file does not exist.
+
+    Raises:
+        ValueError: If the file is not a JSON object.
+    """
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"results file {path} is not valid JSON: {err}") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"results file {path} should hold a JSON object")
+    return data
+
+
+def _write_atomic(path: Path, data: dict[str, Value]) -> None:
+    """Write JSON to ``path`` through a temporary file and ``os.replace``.
+
+    Readers never see a half-written file, and an interrupted write leaves the
+    previous file intact.
+
+    Args:
+        path: The destination file; its folder is created if missing.
+        data: The mapping to store.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, allow_nan=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def record(notebook: str, name: str, value: Any) -> None:
+    """Store one headline figure of a notebook.
+
+    The value is merged into ``<results_dir>/<notebook>.json``: other names already
+    there are kept, and recording the same name again replaces its value.
+
+    Args:
+        notebook: The notebook's name without extension, e.g. ``"02_lmnn"``.
+        name: What the figure is, e.g. ``"knn_accuracy"``.
+        value: An int, float, str or bool; numpy scalars and one-element
+            arrays or tensors are converted to plain Python numbers.
+
+    Raises:
+        ValueError: If the value is NaN, infinite, or not a number/str/bool,
+            or if a name is empty.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"result name must be a non-empty string, got {name!r}")
+    path = _results_file(notebook)
+    data = _read(path)
+    data[name] = _to_plain(name, value)
+    _write_atomic(path, data)
+
+
+def clear(notebook: str) -> None:
+    """Forget a notebook's recorded results (before it is run again).
+
+    Args:
+        notebook: The notebook's name without extension.
+    """
+    _results_file(notebook).unlink(missing_ok=True)
+
+
+def load_results() -> dict[str, dict[str, Value]]:
+    """Read every notebook's recorded results.
+
+    Returns:
+        A mapping notebook -> (name -> value), notebooks in sorted order, names
+        in the order they were first recorded. Empty if nothing is recorded yet.
+    """
+    folder = results_dir()
+    if not folder.is_dir():
+        return {}
+    return {
+        path.stem: _read(path)
+        for path in sorted(folder.glob("*.json"))
+        if not path.name.startswith(".")
+    }
+
+
+def format_value(value: Value) -> str:
+    """Format one value for the table.
+
+    Args:
+        value: A recorded value.
+
+    Returns:
+        Floats with 3 decimals (3 significant digits when smaller than 0.1),
+        everything else as ``str``.
+    """
+    if isinstance(value, float):
+        if value == 0 or abs(value) >= 0.1:
+            return f"{value:.3f}"
+        return f"{value:.3g}"
+    return str(value)
+
+
+def format_results_table(results: dict[str, dict[str, Value]]) -> str:
+    """Lay out results as one plain-text table.
+
+    Args:
+        results: A mapping notebook -> (name -> value), as from :func:`load_results`.
+
+    Returns:
+        A table with the columns notebook | result | value, one row per recorded
+        figure, or a one-line note naming ``make course`` if there is none.
+    """
+    rows = [
+        (notebook, name, format_value(value))
+        for notebook, values in results.items()
+        for name, value in values.items()
+    ]
+    if not rows:
+        return (
+            "No headline results recorded yet: run `make course` "
+            "(or execute a notebook) to produce them."
+        )
+    header = ("notebook", "result", "value")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(3)]
+
+    def line(cells: tuple[str, str, str]) -> str:
+        return " | ".join(
+            cell.rjust(w) if i == 2 else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(cells, widths))
+        ).rstrip()
+
+    rule = "-+-".join("-" * w for w in widths)
+    return "\n".join([line(header), rule, *(line(row) for row in rows)])
+
+
+def main() -> int:
+    """Print the table of recorded headline results.
+
+    Returns:
+        The process exit status (always 0).
+    """
+    print(f"Headline results ({results_dir()}):")
+    print(format_results_table(load_results()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,51 @@
+"""Features: log-mel against librosa, piano rolls, clip cutting, pooling."""
+
+import librosa
+import numpy as np
+import pytest
+
+from mlcourse.data.features import (CLIP_SAMPLES, N_FRAMES, SAMPLE_RATE, compute_log_mel, compute_piano_roll,
+                                    cut_clips, frame_times, pool_log_mel)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_log_mel_equals_librosa(dtype):
+    rng = np.random.default_rng(0)
+    t = np.arange(CLIP_SAMPLES) / SAMPLE_RATE
+    clips = np.stack([0.3 * np.sin(2 * np.pi * 440 * t) + 0.01 * rng.standard_normal(CLIP_SAMPLES),
+                      0.05 * rng.standard_normal(CLIP_SAMPLES)]).astype(dtype)
+    ours = compute_log_mel(clips)
+    theirs = librosa.power_to_db(librosa.feature.melspectrogram(
+        y=clips.astype(np.float32), sr=SAMPLE_RATE, n_fft=2048, hop_length=512, n_mels=128))
+    assert ours.shape == (2, 128, N_FRAMES) == theirs.shape
+    np.testing.assert_allclose(ours, theirs, atol=1e-3)
+
+
+def test_log_mel_of_one_clip_has_no_batch_axis():
+    assert compute_log_mel(np.zeros(CLIP_SAMPLES)).shape == (128, N_FRAMES)
+    with pytest.raises(ValueError, match="shape"):
+        compute_log_mel(np.zeros((1, 2, CLIP_SAMPLES)))
+
+
+def test_piano_roll_marks_sounding_frames_only():
+    notes = np.array([[1.0, 1.5, 60], [1.2, 4.0, 67]])
+    roll = compute_piano_roll(notes, clip_start=1.0)
+    times = 1.0 + frame_times()
+    np.testing.assert_array_equal(roll[60], (times >= 1.0) & (times < 1.5))
+    np.testing.assert_array_equal(roll[67], times >= 1.2)
+    assert roll.sum() == roll[60].sum() + roll[67].sum()
+
+
+def test_cut_clips_are_consecutive_and_whole():
+    audio = np.arange(int(10.5 * SAMPLE_RATE), dtype=np.float32)
+    clips, starts = cut_clips(audio, start=0.5, n_clips=5)
+    assert clips.shape == (3, CLIP_SAMPLES)
+    np.testing.assert_allclose(starts, [0.5, 3.5, 6.5], atol=1e-4)
+    assert clips[1, 0] == clips[0, -1] + 1  # no gap and no overlap between neighbours
+
+
+def test_pooling_is_mean_then_std():
+    logmel = np.random.default_rng(1).standard_normal((4, 128, N_FRAMES))
+    pooled = pool_log_mel(logmel)
+    np.testing.assert_allclose(pooled[:, :128], logmel.mean(axis=2), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(pooled[:, 128:], logmel.std(axis=2), rtol=1e-5, atol=1e-6)

@@ -1,0 +1,120 @@
+"""The environment files agree with each other and with pyproject.toml."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    tomllib = pytest.importorskip("tomli")
+
+yaml = pytest.importorskip("yaml")
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV_FILES = [ROOT / "environment.yml", ROOT / "binder" / "environment.yml"]
+# pip / PyPI name -> conda-forge name, where they differ.
+CONDA_NAMES = {"torch": "pytorch"}
+
+
+def normalize(name: str) -> str:
+    """Compare package names case-insensitively, with - and _ (and .) equal."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requirement_name(spec: str) -> str:
+    """The package name at the start of a pip or conda requirement string."""
+    match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", spec)
+    assert match, f"cannot read a package name from {spec!r}"
+    return normalize(match.group(1))
+
+
+def split_dependencies(path: Path) -> tuple[list[str], list[str]]:
+    """The conda dependency strings and the pip ones of an environment file."""
+    env = yaml.safe_load(path.read_text(encoding="utf-8"))
+    conda, pip = [], []
+    for dep in env["dependencies"]:
+        if isinstance(dep, dict):
+            pip.extend(dep.get("pip", []))
+        else:
+            conda.append(str(dep))
+    return conda, pip
+
+
+def env_names(path: Path) -> set[str]:
+    conda, pip = split_dependencies(path)
+    return {requirement_name(spec) for spec in conda + pip}
+
+
+def pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def test_root_and_binder_environments_match():
+    root, binder = (split_dependencies(p) for p in ENV_FILES)
+    assert sorted(root[0]) == sorted(binder[0]), "conda dependencies differ"
+    assert sorted(root[1]) == sorted(binder[1]), "pip dependencies differ"
+    channels = [yaml.safe_load(p.read_text())["channels"] for p in ENV_FILES]
+    assert channels[0] == channels[1] == ["conda-forge"]
+
+
+@pytest.mark.parametrize("path", ENV_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_pyproject_dependency_in_environment(path):
+    names = env_names(path)
+    project = pyproject()["project"]
+    required = project["dependencies"] + project["optional-dependencies"]["test"]
+    missing = [
+        spec
+        for spec in required
+        if normalize(CONDA_NAMES.get(requirement_name(spec), requirement_name(spec)))
+        not in names
+    ]
+    assert not missing, f"{path.name} lacks {missing}"
+
+
+@pytest.mark.parametrize("path", ENV_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_pytorch_is_the_cpu_build(path):
+    conda, _ = split_dependencies(path)
+    torch = [spec for spec in conda if requirement_name(spec) == "pytorch"]
+    assert len(torch) == 1 and "cpu" in torch[0], torch
+
+
+def test_tinysoundfont_is_not_a_dependency():
+    """Its metadata requires pyaudio, which does not build: install it with --no-deps."""
+    project = pyproject()["project"]
+    all_specs = project["dependencies"] + [
+        spec for extra in project["optional-dependencies"].values() for spec in extra
+    ]
+    assert "tinysoundfont" not in {requirement_name(s) for s in all_specs}
+    for path in ENV_FILES:
+        assert "tinysoundfont" not in env_names(path)
+
+
+def test_postbuild_installs_tinysoundfont_without_deps():
+    lines = (ROOT / "binder" / "postBuild").read_text().splitlines()
+    installs = [l for l in lines if re.search(r"pip install\b.*\btinysoundfont\b", l)]
+    assert installs, "binder/postBuild does not install tinysoundfont"
+    assert all("--no-deps" in l for l in installs)
+
+
+def test_postbuild_installs_package_and_builds_dataset():
+    text = (ROOT / "binder" / "postBuild").read_text()
+    assert re.search(r"pip install -e \.", text)
+    assert "python -m mlcourse.data build --size workshop" in text
+
+
+@pytest.mark.parametrize("name", ["postBuild", "start"])
+def test_binder_scripts_are_executable(name):
+    path = ROOT / "binder" / name
+    assert path.read_text().startswith("#!"), f"binder/{name} lacks a shebang"
+    assert os.access(path, os.X_OK), f"binder/{name} is not executable"
+
+
+def test_binder_start_execs_its_arguments():
+    text = (ROOT / "binder" / "start").read_text()
+    assert 'exec "$@"' in text
+    assert "MLCOURSE_MODE=workshop" in text

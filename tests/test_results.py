@@ -1,0 +1,157 @@
+"""mlcourse.results: recording and tabulating the notebooks' headline figures."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from mlcourse import results
+
+
+@pytest.fixture(autouse=True)
+def results_in_tmp(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLCOURSE_RESULTS", str(tmp_path))
+    return tmp_path
+
+
+def stored(tmp_path, notebook):
+    return json.loads((tmp_path / f"{notebook}.json").read_text())
+
+
+def test_results_dir_follows_environment(tmp_path):
+    assert results.results_dir() == tmp_path.resolve()
+
+
+def test_results_dir_default_is_build_results(monkeypatch):
+    monkeypatch.delenv("MLCOURSE_RESULTS")
+    expected = results.repo_root() / "build" / "results"
+    assert results.results_dir() == expected
+    assert (results.repo_root() / "mlcourse" / "results.py").exists()
+
+
+def test_record_writes_json(tmp_path):
+    results.record("00_data_tour", "knn_accuracy", 0.75)
+    assert stored(tmp_path, "00_data_tour") == {"knn_accuracy": 0.75}
+
+
+def test_record_merges_and_overwrites(tmp_path):
+    results.record("02_lmnn", "knn_accuracy", 0.5)
+    results.record("02_lmnn", "n_train", 120)
+    results.record("02_lmnn", "knn_accuracy", 0.625)
+    results.record("03_siamese_contrastive", "recall_at_1", 0.25)
+    assert stored(tmp_path, "02_lmnn") == {"knn_accuracy": 0.625, "n_train": 120}
+    assert stored(tmp_path, "03_siamese_contrastive") == {"recall_at_1": 0.25}
+
+
+def test_record_is_atomic_no_temp_left(tmp_path):
+    for i in range(5):
+        results.record("01_distances_and_lda", f"value_{i}", i / 7)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["01_distances_and_lda.json"]
+
+
+def test_failed_write_keeps_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
+    results.record("04_triplet_mining", "recall_at_1", 0.5)
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(results.os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        results.record("04_triplet_mining", "recall_at_1", 0.9)
+    assert stored(tmp_path, "04_triplet_mining") == {"recall_at_1": 0.5}
+    assert [p.name for p in tmp_path.iterdir()] == ["04_triplet_mining.json"]
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (np.float32(0.5), 0.5),
+        (np.float64(0.125), 0.125),
+        (np.int64(42), 42),
+        (np.bool_(True), True),
+        (np.array(0.25), 0.25),
+    ],
+)
+def test_numpy_scalars_become_python_numbers(tmp_path, value, expected):
+    results.record("05_classification_and_proxies", "x", value)
+    got = stored(tmp_path, "05_classification_and_proxies")["x"]
+    assert got == expected and type(got) is type(expected)
+
+
+def test_torch_scalar_is_converted(tmp_path):
+    torch = pytest.importorskip("torch")
+    results.record("06_disentangled", "loss", torch.tensor(1.5))
+    assert stored(tmp_path, "06_disentangled") == {"loss": 1.5}
+
+
+def test_strings_and_bools_accepted(tmp_path):
+    results.record("09_applications", "best_model", "triplet")
+    results.record("09_applications", "converged", True)
+    assert stored(tmp_path, "09_applications") == {"best_model": "triplet", "converged": True}
+
+
+@pytest.mark.parametrize("bad", [float("nan"), np.float32("nan"), math.inf, -np.inf])
+def test_non_finite_rejected(tmp_path, bad):
+    with pytest.raises(ValueError, match="finite"):
+        results.record("07_cross_modal", "recall_at_10", bad)
+    assert not (tmp_path / "07_cross_modal.json").exists()
+
+
+@pytest.mark.parametrize("bad", [None, [1, 2], {"a": 1}, np.arange(3)])
+def test_non_scalar_rejected(bad):
+    with pytest.raises(ValueError, match="result 'x'"):
+        results.record("08_self_supervised", "x", bad)
+
+
+@pytest.mark.parametrize("notebook", ["", "../evil", "a/b", ".hidden"])
+def test_bad_notebook_name_rejected(notebook):
+    with pytest.raises(ValueError):
+        results.record(notebook, "x", 1)
+
+
+def test_clear_forgets_a_notebook(tmp_path):
+    results.record("00_data_tour", "knn_accuracy", 0.5)
+    results.clear("00_data_tour")
+    results.clear("00_data_tour")  # clearing twice is fine
+    assert results.load_results() == {}
+
+
+def test_load_results_reads_everything():
+    results.record("01_distances_and_lda", "knn_accuracy", 0.5)
+    results.record("00_data_tour", "knn_accuracy", 0.25)
+    loaded = results.load_results()
+    assert list(loaded) == ["00_data_tour", "01_distances_and_lda"]
+    assert loaded["01_distances_and_lda"] == {"knn_accuracy": 0.5}
+
+
+def test_load_results_empty_when_folder_missing(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLCOURSE_RESULTS", str(tmp_path / "nowhere"))
+    assert results.load_results() == {}
+
+
+def test_table_includes_every_name():
+    results.record("00_data_tour", "knn_accuracy", 0.81234)
+    results.record("00_data_tour", "n_pieces", 96)
+    results.record("02_lmnn", "knn_accuracy_after", 0.9)
+    results.record("02_lmnn", "tiny", 0.000123456)
+    table = results.format_results_table(results.load_results())
+    lines = table.splitlines()
+    assert [c.strip() for c in lines[0].split("|")] == ["notebook", "result", "value"]
+    for name in ["knn_accuracy", "n_pieces", "knn_accuracy_after", "tiny"]:
+        assert name in table
+    assert "0.812" in table and "0.81234" not in table
+    assert "0.900" in table and "96" in table and "0.000123" in table
+    assert len(lines) == 2 + 4
+
+
+def test_table_when_empty_names_make_course():
+    assert "make course" in results.format_results_table({})
+
+
+def test_main_prints_table(capsys):
+    results.record("00_data_tour", "knn_accuracy", 0.5)
+    assert results.main() == 0
+    assert "knn_accuracy" in capsys.readouterr().out
