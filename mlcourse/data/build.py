@@ -23,7 +23,7 @@ import pandas as pd
 
 from .features import CLIP_SECONDS, N_FRAMES, N_MELS, N_PITCHES, compute_log_mel, compute_piano_roll, cut_clips
 from .recipe import read_midi
-from .render import INSTRUMENT_FAMILIES, render_version
+from .render import INSTRUMENT_FAMILIES, family_of_program, render_version
 
 SIZES = {
     "smoke": {"tiers": ["smoke"], "versions": 2, "clips_per_version": 3},
@@ -32,7 +32,7 @@ SIZES = {
 }
 CONCEPTS = ["genre", "mood", "instrument", "era"]
 # Bump when the build code changes what it writes, so older caches are rebuilt.
-BUILD_FORMAT = "1"
+BUILD_FORMAT = "2"
 MANIFEST = "manifest.json"
 
 
@@ -104,7 +104,8 @@ def render_clips(version: dict, clips_per_version: int, folder: Path | None = No
 
     Returns:
         dict with `audio` (samples,), `starts` (K,), `logmel` (K, 128, 130) float16,
-        `pianoroll` (K, 128, 130) bool, `notes` (N, 5) the performed notes.
+        `pianoroll` (K, 128, 130) bool, `families` (K,) the instrument families heard in each
+        clip (space-separated), `notes` (N, 5) the performed notes.
     """
     parts = read_midi(Path(folder or recipe_dir()) / "midi" / f"{version['piece_id']}.mid")
     start = min(p[0, 0] for p in parts if len(p)) * 60.0 / version["tempo_bpm"]
@@ -113,15 +114,21 @@ def render_clips(version: dict, clips_per_version: int, folder: Path | None = No
     if len(clips) != clips_per_version:
         raise RuntimeError(f"{version['version_id']}: rendered {len(clips)} clips, expected {clips_per_version}")
     logmel = compute_log_mel(clips).astype(np.float16)
-    pitched = notes[notes[:, 4] >= 0, :3]  # drums have no pitch
-    roll = np.stack([compute_piano_roll(pitched, s) for s in starts])
-    return {"audio": audio, "starts": starts, "logmel": logmel, "pianoroll": roll, "notes": notes}
+    pitched = notes[notes[:, 4] >= 0]  # drums have no pitch and no family
+    roll = np.stack([compute_piano_roll(pitched[:, :3], s) for s in starts])
+    programs = [int(p) for p in str(version["programs"]).split()]
+    families = []
+    for s in starts:
+        heard = pitched[(pitched[:, 0] < s + CLIP_SECONDS) & (pitched[:, 1] > s), 4].astype(int)
+        families.append(" ".join(sorted({family_of_program(programs[part]) for part in set(heard)})))
+    return {"audio": audio, "starts": starts, "logmel": logmel, "pianoroll": roll,
+            "families": families, "notes": notes}
 
 
-def _render_job(job: tuple[dict, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _render_job(job: tuple[dict, int]) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
     version, clips_per_version = job
     clips = render_clips(version, clips_per_version)
-    return clips["starts"], clips["logmel"], np.packbits(clips["pianoroll"], axis=-1)
+    return clips["starts"], clips["families"], clips["logmel"], np.packbits(clips["pianoroll"], axis=-1)
 
 
 def _init_worker() -> None:
@@ -130,17 +137,23 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def clip_table(plan: pd.DataFrame, starts: list[np.ndarray]) -> pd.DataFrame:
-    """One metadata row per clip, with the adjacency (previous and next clip of its rendering)."""
+def clip_table(plan: pd.DataFrame, starts: list[np.ndarray], families: list[list[str]]) -> pd.DataFrame:
+    """One metadata row per clip, with the adjacency (previous and next clip of its rendering).
+
+    Args:
+        plan: the versions rendered (see :func:`plan_versions`).
+        starts: per version, (K,) clip start times in seconds.
+        families: per version, the instrument families heard in each of its K clips.
+    """
     rows = []
-    for version, version_starts in zip(plan.to_dict("records"), starts):
+    for version, version_starts, version_families in zip(plan.to_dict("records"), starts, families):
         ids = [f"{version['version_id']}-c{k}" for k in range(len(version_starts))]
         for k, start in enumerate(version_starts):
             rows.append({
                 "clip_id": ids[k], "piece_id": version["piece_id"], "version_id": version["version_id"],
                 "split": version["split"], "collection": version["collection"], "title": version["title"],
                 "genre": version["genre"], "mood": version["mood"], "instrument": version["instrument"],
-                "era": version["era"], "families": version["families"], "programs": version["programs"],
+                "era": version["era"], "families": version_families[k], "programs": version["programs"],
                 "tempo_bpm": version["tempo_bpm"], "transpose": version["transpose"], "key": version["key"],
                 "mode": version["mode"], "region": version["region"], "clip": k, "start_s": round(float(start), 6),
                 "prev_clip": ids[k - 1] if k > 0 else "", "next_clip": ids[k + 1] if k + 1 < len(ids) else "",
@@ -149,7 +162,7 @@ def clip_table(plan: pd.DataFrame, starts: list[np.ndarray]) -> pd.DataFrame:
 
 
 def tag_matrix(clips: pd.DataFrame, names: list[str]) -> np.ndarray:
-    """(N, T) uint8 multi-hot tags: one value per concept, every instrument family that plays."""
+    """(N, T) uint8 multi-hot tags: one value per concept, every instrument family heard in the clip."""
     index = {name: i for i, name in enumerate(names)}
     tags = np.zeros((len(clips), len(names)), dtype=np.uint8)
     for row, clip in enumerate(clips.itertuples()):
@@ -183,7 +196,8 @@ def build_dataset(size: str = "workshop", workers: int | None = None, quiet: boo
 
     Args:
         size: 'smoke' (at most 300 clips, for tests), 'workshop' (the course) or 'full'.
-        workers: parallel processes (default: every core).
+        workers: parallel processes (default: the available cores, at most 4: each process
+            holds its own synthesiser and torch, about 300 MB).
         quiet: no progress bar.
 
     Returns:
@@ -216,19 +230,20 @@ def build_dataset(size: str = "workshop", workers: int | None = None, quiet: boo
         roll = np.lib.format.open_memmap(partial / "pianoroll.npy", mode="w+", dtype=np.uint8,
                                          shape=(n_clips, N_PITCHES, (N_FRAMES + 7) // 8))
         jobs = [(version, per_version) for version in plan.to_dict("records")]
-        starts = []
+        starts, families = [], []
         context = multiprocessing.get_context("spawn")
-        with context.Pool(workers or os.cpu_count(), initializer=_init_worker) as pool:
+        with context.Pool(workers or min(4, os.cpu_count() or 1), initializer=_init_worker) as pool:
             results = pool.imap(_render_job, jobs, chunksize=2)
-            for index, (clip_starts, clip_logmel, clip_roll) in enumerate(
+            for index, (clip_starts, clip_families, clip_logmel, clip_roll) in enumerate(
                     tqdm(results, total=len(jobs), desc=f"building {size}", unit="version", disable=quiet)):
                 logmel[index * per_version:(index + 1) * per_version] = clip_logmel
                 roll[index * per_version:(index + 1) * per_version] = clip_roll
                 starts.append(clip_starts)
+                families.append(clip_families)
         logmel.flush()
         roll.flush()
         del logmel, roll
-        clips = clip_table(plan, starts)
+        clips = clip_table(plan, starts, families)
         clips.to_csv(partial / "clips.csv", index=False)
         np.save(partial / "tags.npy", tag_matrix(clips, names))
         manifest = {"size": size, "recipe_hash": expected, "content_hash": content_hash(partial),

@@ -41,7 +41,7 @@ ACCOMPANIMENT_BY_GENRE = {
     "strathspey": {"drone": 0.5, "bass": 0.3, "none": 0.2},
     "folksong": {"none": 0.8, "drone": 0.2},
 }
-MIXED_ENSEMBLE_SHARE = 0.3  # share of polyphonic versions whose lower voices play another family
+MIXED_ENSEMBLE_SHARE = 0.3  # share of polyphonic versions whose bass is played by another family
 ERAS = {
     "chorale": "baroque", "reel": "traditional", "jig": "traditional", "hornpipe": "traditional",
     "strathspey": "traditional", "folksong": "traditional", "mass": "renaissance",
@@ -79,7 +79,7 @@ def list_candidates() -> dict[str, list[tuple[str, int | None]]]:
         "madrigal": [(relative(p), None) for p in sorted((root / "monteverdi").glob("*.mxl"))],
         "trecento": [(relative(p), None) for p in sorted((root / "trecento").glob("*.xml"))],
         "quartet": [(relative(p), None) for composer in ("haydn", "mozart", "beethoven")
-                    for p in sorted((root / composer).rglob("*.mxl"))],
+                    for p in sorted((root / composer).rglob("*.mxl")) if "k545" not in p.parts],  # K. 545 is a sonata
     }
     for genre in DANCE_RHYTHMS.values():
         candidates[genre] = []
@@ -216,7 +216,7 @@ def draw_versions(work: dict, rng: np.random.Generator) -> list[dict]:
 
     Instrument, tempo and transposition are drawn independently of the composition, so the
     instrument is independent of genre and era by construction. A piece with several voices is
-    played by one family, or (less often) by a lead family over another family; a single-line
+    played by one family, or (less often) by that family over a bass of another family; a single-line
     tune may get a drone or a bass from another family, or a frame drum, in the manner of its dance. The performance follows the mood, as
     players do: fast versions are louder and detached, slow ones softer and legato.
     """
@@ -227,8 +227,9 @@ def draw_versions(work: dict, rng: np.random.Generator) -> list[dict]:
         programs = [int(rng.choice(INSTRUMENT_FAMILIES[lead]))]
         accompaniment = "none"
         if work["n_voices"] > 1:
-            below = rng.choice(others) if rng.random() < MIXED_ENSEMBLE_SHARE else lead
-            programs += [int(rng.choice(INSTRUMENT_FAMILIES[below])) for _ in range(work["n_voices"] - 1)]
+            bass = rng.choice(others) if rng.random() < MIXED_ENSEMBLE_SHARE else lead
+            programs += [int(rng.choice(INSTRUMENT_FAMILIES[lead])) for _ in range(work["n_voices"] - 2)]
+            programs.append(int(rng.choice(INSTRUMENT_FAMILIES[bass])))
         else:
             styles = ACCOMPANIMENT_BY_GENRE[work["genre"]]
             accompaniment = str(rng.choice(list(styles), p=list(styles.values())))

@@ -1,0 +1,176 @@
+"""Plots of the course: spectrograms, piano rolls, label counts.
+
+Every function draws with matplotlib and returns what it drew on (an ``Axes`` or a
+``Figure``), so a notebook can add to it before ``plt.show()``.
+
+Taught in ``notebooks/00_data_tour.ipynb``.
+"""
+
+import librosa
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .data.features import HOP_LENGTH, N_MELS, SAMPLE_RATE
+
+__all__ = ["plot_clip", "plot_count_table", "plot_label_counts", "plot_log_mels", "show_log_mel",
+           "show_piano_roll"]
+
+
+def _frame_extent(n_frames: int) -> tuple[float, float]:
+    """Left and right edges, in seconds, of `n_frames` centred frames (frame t is centred at t * hop)."""
+    frame_seconds = HOP_LENGTH / SAMPLE_RATE
+    return -0.5 * frame_seconds, (n_frames - 0.5) * frame_seconds
+
+
+def _hertz_label(hertz: float) -> str:
+    """A frequency as a short tick label: '851 Hz', '2.0 kHz'."""
+    return f"{hertz:.0f} Hz" if hertz < 1000 else f"{hertz / 1000:.1f} kHz"
+
+
+def show_log_mel(logmel: np.ndarray, ax=None, title: str | None = None, colorbar: bool = True):
+    """Draw one log-mel spectrogram: time in seconds, mel bands labelled with their centre frequency.
+
+    Args:
+        logmel: (128, frames) log-mel spectrogram in dB (one clip of ``data.logmel``).
+        ax: the matplotlib Axes to draw on (default: a new figure).
+        title: the title above the plot.
+        colorbar: whether to add a dB colour bar.
+
+    Returns:
+        the matplotlib Axes.
+
+    Used in notebooks/00_data_tour.ipynb
+    """
+    ax = ax if ax is not None else plt.figure(figsize=(6, 3.5)).gca()
+    image = ax.imshow(np.asarray(logmel, dtype=np.float32), origin="lower", aspect="auto", cmap="magma",
+                      extent=(*_frame_extent(logmel.shape[1]), -0.5, logmel.shape[0] - 0.5))
+    centres = librosa.mel_frequencies(n_mels=N_MELS + 2, fmax=SAMPLE_RATE / 2)[1:-1]
+    bands = [0, 32, 64, 96, N_MELS - 1]
+    ax.set_yticks(bands, [f"{band} ({_hertz_label(centres[band])})" for band in bands])
+    ax.set(xlabel="time (s)", ylabel="mel band (centre frequency)", title=title)
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, label="dB")
+    return ax
+
+
+def show_piano_roll(roll: np.ndarray, ax=None, title: str | None = None):
+    """Draw one piano roll, cropped to the pitches that sound, with note names on the pitch axis.
+
+    Args:
+        roll: (128, frames) bool piano roll; [p, t] is True when MIDI pitch p sounds at frame t.
+        ax: the matplotlib Axes to draw on (default: a new figure).
+        title: the title above the plot.
+
+    Returns:
+        the matplotlib Axes.
+
+    Used in notebooks/00_data_tour.ipynb
+    """
+    ax = ax if ax is not None else plt.figure(figsize=(6, 3.5)).gca()
+    sounding = np.flatnonzero(np.asarray(roll).any(axis=1))
+    low, high = (sounding.min() - 2, sounding.max() + 2) if len(sounding) else (58, 62)
+    ax.imshow(roll[low:high + 1], origin="lower", aspect="auto", cmap="Greys", interpolation="nearest",
+              extent=(*_frame_extent(roll.shape[1]), low - 0.5, high + 0.5))
+    span = high - low
+    step = 1 if span <= 12 else 2 if span <= 24 else 6 if span <= 60 else 12
+    pitches = [p for p in range(low, high + 1) if p % step == 0]
+    ax.set_yticks(pitches, [f"{librosa.midi_to_note(p, unicode=False)} ({p})" for p in pitches])
+    ax.grid(axis="y", alpha=0.3)
+    ax.set(xlabel="time (s)", ylabel="pitch (MIDI number)", title=title)
+    return ax
+
+
+def plot_clip(logmel: np.ndarray, roll: np.ndarray, title: str = ""):
+    """One clip's log-mel spectrogram and piano roll side by side, on the same time axis.
+
+    Args:
+        logmel: (128, frames) log-mel spectrogram in dB.
+        roll: (128, frames) bool piano roll on the same frames.
+        title: the figure's title (e.g. the clip's labels).
+
+    Returns:
+        the matplotlib Figure.
+
+    Used in notebooks/00_data_tour.ipynb
+    """
+    figure, (left, right) = plt.subplots(1, 2, figsize=(13, 4), sharex=True, layout="constrained")
+    show_log_mel(logmel, ax=left, title="log-mel spectrogram (what the models hear)")
+    show_piano_roll(roll, ax=right, title="piano roll (what was played)")
+    figure.suptitle(title)
+    return figure
+
+
+def plot_log_mels(logmels: list[np.ndarray], titles: list[str]):
+    """Several log-mel spectrograms in a row, on one colour scale, for comparing clips.
+
+    Args:
+        logmels: K arrays of shape (128, frames), in dB.
+        titles: K titles, one per spectrogram.
+
+    Returns:
+        the matplotlib Figure.
+
+    Used in notebooks/00_data_tour.ipynb
+    """
+    figure, axes = plt.subplots(1, len(logmels), figsize=(4.6 * len(logmels), 3.8), sharey=True,
+                                layout="constrained", squeeze=False)
+    for ax, logmel, title in zip(axes[0], logmels, titles):
+        show_log_mel(logmel, ax=ax, title=title, colorbar=False)
+    for ax in axes[0, 1:]:
+        ax.set_ylabel("")
+    low = min(float(np.min(x)) for x in logmels)
+    high = max(float(np.max(x)) for x in logmels)
+    for ax in axes[0]:
+        ax.images[0].set_clim(low, high)
+    figure.colorbar(axes[0, 0].images[0], ax=axes[0, -1], label="dB")
+    return figure
+
+
+def plot_label_counts(meta: pd.DataFrame, concepts: list[str]):
+    """Bar charts of how many clips carry each label, one chart per concept.
+
+    Args:
+        meta: the clips' metadata table (``data.meta``), one row per clip.
+        concepts: the columns to count, e.g. ['genre', 'mood', 'instrument', 'era'].
+
+    Returns:
+        the matplotlib Figure.
+
+    Used in notebooks/00_data_tour.ipynb
+    """
+    columns = 2
+    rows = -(-len(concepts) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(11, 3.2 * rows), layout="constrained", squeeze=False)
+    for ax, concept in zip(axes.flat, concepts):
+        counts = meta[concept].value_counts().sort_values()
+        ax.barh(counts.index, counts.to_numpy(), color="tab:blue")
+        ax.set(title=concept, xlabel="clips")
+    for ax in axes.flat[len(concepts):]:
+        ax.set_visible(False)
+    return figure
+
+
+def plot_count_table(table: pd.DataFrame, title: str = ""):
+    """A contingency table (e.g. a pandas crosstab) as a heat map with the counts written in.
+
+    Args:
+        table: (R, C) counts; the index names the rows, the columns name the columns.
+        title: the title above the plot.
+
+    Returns:
+        the matplotlib Figure.
+
+    Used in notebooks/00_data_tour.ipynb
+    """
+    counts = table.to_numpy()
+    figure, ax = plt.subplots(figsize=(1.0 + 0.75 * counts.shape[1], 1.2 + 0.45 * counts.shape[0]),
+                              layout="constrained")
+    ax.imshow(counts, cmap="Blues", aspect="auto")
+    for (row, column), count in np.ndenumerate(counts):
+        ax.text(column, row, str(count), ha="center", va="center",
+                color="white" if count > counts.max() / 2 else "black")
+    ax.set_xticks(range(counts.shape[1]), table.columns, rotation=40, ha="right")
+    ax.set_yticks(range(counts.shape[0]), table.index)
+    ax.set(xlabel=table.columns.name, ylabel=table.index.name, title=title)
+    return figure
