@@ -234,8 +234,9 @@ def build_dataset(size: str = "workshop", workers: int | None = None, quiet: boo
         context = multiprocessing.get_context("spawn")
         with context.Pool(workers or min(4, os.cpu_count() or 1), initializer=_init_worker) as pool:
             results = pool.imap(_render_job, jobs, chunksize=2)
-            for index, (clip_starts, clip_families, clip_logmel, clip_roll) in enumerate(
-                    tqdm(results, total=len(jobs), desc=f"building {size}", unit="version", disable=quiet, mininterval=2.0)):
+            progress = tqdm(results, total=len(jobs), desc=f"building {size}", unit="version",
+                            disable=quiet, mininterval=2.0)
+            for index, (clip_starts, clip_families, clip_logmel, clip_roll) in enumerate(progress):
                 logmel[index * per_version:(index + 1) * per_version] = clip_logmel
                 roll[index * per_version:(index + 1) * per_version] = clip_roll
                 starts.append(clip_starts)
