@@ -49,3 +49,30 @@ def test_pooling_is_mean_then_std():
     pooled = pool_log_mel(logmel)
     np.testing.assert_allclose(pooled[:, :128], logmel.mean(axis=2), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(pooled[:, 128:], logmel.std(axis=2), rtol=1e-5, atol=1e-6)
+
+
+def test_summary_features_equal_librosa():
+    from mlcourse.data.features import SUMMARY_NAMES, compute_clip_features
+
+    rng = np.random.default_rng(2)
+    t = np.arange(CLIP_SAMPLES) / SAMPLE_RATE
+    tone = np.sin(2 * np.pi * 261.6 * t) * (t % 0.5 < 0.3) + 0.3 * np.sin(2 * np.pi * 392.0 * t)
+    clips = np.stack([0.4 * tone, 0.1 * rng.standard_normal(CLIP_SAMPLES)]).astype(np.float32)
+    logmel, summary = compute_clip_features(clips)
+    assert summary.shape == (2, len(SUMMARY_NAMES)) == (2, 60)
+    column = {name: summary[:, i] for i, name in enumerate(SUMMARY_NAMES)}
+    magnitude = np.abs(librosa.stft(clips, n_fft=2048, hop_length=512, center=True, pad_mode="constant"))
+    mfcc = librosa.feature.mfcc(S=logmel, n_mfcc=20)
+    np.testing.assert_allclose(summary[:, :20], mfcc.mean(axis=2), atol=1e-3)
+    np.testing.assert_allclose(summary[:, 20:40], mfcc.std(axis=2), atol=1e-3)
+    chroma = librosa.feature.chroma_stft(S=magnitude**2, sr=SAMPLE_RATE, tuning=0.0)
+    np.testing.assert_allclose(summary[:, 40:52], chroma.mean(axis=2), atol=1e-5)
+    assert np.argmax(summary[0, 40:52]) == 0, "the C tone dominates the chroma of the first clip"
+    centroid = librosa.feature.spectral_centroid(S=magnitude, sr=SAMPLE_RATE)[:, 0]
+    np.testing.assert_allclose(column["centroid_mean"], centroid.mean(axis=1), rtol=1e-4)
+    flatness = librosa.feature.spectral_flatness(S=magnitude)[:, 0]
+    np.testing.assert_allclose(column["flatness_mean"], flatness.mean(axis=1), rtol=1e-3)
+    rms = librosa.feature.rms(S=magnitude, frame_length=2048)[:, 0]
+    np.testing.assert_allclose(column["rms_std"], rms.std(axis=1), rtol=1e-3)
+    onset = librosa.onset.onset_strength(S=logmel, lag=1, max_size=1, aggregate=np.mean, center=False)
+    np.testing.assert_allclose(column["onset_strength_mean"], onset.mean(axis=1), rtol=1e-4)

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .features import CLIP_SECONDS, N_FRAMES, N_MELS, N_PITCHES, compute_log_mel, compute_piano_roll, cut_clips
+from .features import (CLIP_SECONDS, N_FRAMES, N_MELS, N_PITCHES, SUMMARY_NAMES, compute_clip_features,
+                       compute_piano_roll, cut_clips)
 from .recipe import read_midi
 from .render import INSTRUMENT_FAMILIES, family_of_program, render_version
 
@@ -32,7 +33,7 @@ SIZES = {
 }
 CONCEPTS = ["genre", "mood", "instrument", "era"]
 # Bump when the build code changes what it writes, so older caches are rebuilt.
-BUILD_FORMAT = "2"
+BUILD_FORMAT = "3"
 MANIFEST = "manifest.json"
 
 
@@ -104,6 +105,7 @@ def render_clips(version: dict, clips_per_version: int, folder: Path | None = No
 
     Returns:
         dict with `audio` (samples,), `starts` (K,), `logmel` (K, 128, 130) float16,
+        `summary` (K, 60) float32 summary features (see ``features.SUMMARY_NAMES``),
         `pianoroll` (K, 128, 130) bool, `families` (K,) the instrument families heard in each
         clip (space-separated), `notes` (N, 5) the performed notes.
     """
@@ -113,7 +115,7 @@ def render_clips(version: dict, clips_per_version: int, folder: Path | None = No
     clips, starts = cut_clips(audio, start, clips_per_version)
     if len(clips) != clips_per_version:
         raise RuntimeError(f"{version['version_id']}: rendered {len(clips)} clips, expected {clips_per_version}")
-    logmel = compute_log_mel(clips).astype(np.float16)
+    logmel, summary = compute_clip_features(clips)
     pitched = notes[notes[:, 4] >= 0]  # drums have no pitch and no family
     roll = np.stack([compute_piano_roll(pitched[:, :3], s) for s in starts])
     programs = [int(p) for p in str(version["programs"]).split()]
@@ -121,14 +123,15 @@ def render_clips(version: dict, clips_per_version: int, folder: Path | None = No
     for s in starts:
         heard = pitched[(pitched[:, 0] < s + CLIP_SECONDS) & (pitched[:, 1] > s), 4].astype(int)
         families.append(" ".join(sorted({family_of_program(programs[part]) for part in set(heard)})))
-    return {"audio": audio, "starts": starts, "logmel": logmel, "pianoroll": roll,
-            "families": families, "notes": notes}
+    return {"audio": audio, "starts": starts, "logmel": logmel.astype(np.float16), "summary": summary,
+            "pianoroll": roll, "families": families, "notes": notes}
 
 
-def _render_job(job: tuple[dict, int]) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
+def _render_job(job: tuple[dict, int]) -> tuple:
     version, clips_per_version = job
     clips = render_clips(version, clips_per_version)
-    return clips["starts"], clips["families"], clips["logmel"], np.packbits(clips["pianoroll"], axis=-1)
+    return (clips["starts"], clips["families"], clips["logmel"], clips["summary"],
+            np.packbits(clips["pianoroll"], axis=-1))
 
 
 def _init_worker() -> None:
@@ -176,7 +179,7 @@ def tag_matrix(clips: pd.DataFrame, names: list[str]) -> np.ndarray:
 def content_hash(folder: Path) -> str:
     """SHA-256 of a built cache's data files (not of its manifest)."""
     digest = hashlib.sha256()
-    for name in ("logmel.npy", "pianoroll.npy", "tags.npy", "clips.csv"):
+    for name in ("logmel.npy", "summary.npy", "pianoroll.npy", "tags.npy", "clips.csv"):
         with open(folder / name, "rb") as file:
             for block in iter(lambda: file.read(1 << 22), b""):
                 digest.update(block)
@@ -229,6 +232,7 @@ def build_dataset(size: str = "workshop", workers: int | None = None, quiet: boo
                                            shape=(n_clips, N_MELS, N_FRAMES))
         roll = np.lib.format.open_memmap(partial / "pianoroll.npy", mode="w+", dtype=np.uint8,
                                          shape=(n_clips, N_PITCHES, (N_FRAMES + 7) // 8))
+        summary = np.zeros((n_clips, len(SUMMARY_NAMES)), dtype=np.float32)
         jobs = [(version, per_version) for version in plan.to_dict("records")]
         starts, families = [], []
         context = multiprocessing.get_context("spawn")
@@ -236,9 +240,9 @@ def build_dataset(size: str = "workshop", workers: int | None = None, quiet: boo
             results = pool.imap(_render_job, jobs, chunksize=2)
             progress = tqdm(results, total=len(jobs), desc=f"building {size}", unit="version",
                             disable=quiet, mininterval=2.0)
-            for index, (clip_starts, clip_families, clip_logmel, clip_roll) in enumerate(progress):
-                logmel[index * per_version:(index + 1) * per_version] = clip_logmel
-                roll[index * per_version:(index + 1) * per_version] = clip_roll
+            for index, (clip_starts, clip_families, clip_logmel, clip_summary, clip_roll) in enumerate(progress):
+                rows = slice(index * per_version, (index + 1) * per_version)
+                logmel[rows], summary[rows], roll[rows] = clip_logmel, clip_summary, clip_roll
                 starts.append(clip_starts)
                 families.append(clip_families)
         logmel.flush()
@@ -247,8 +251,10 @@ def build_dataset(size: str = "workshop", workers: int | None = None, quiet: boo
         clips = clip_table(plan, starts, families)
         clips.to_csv(partial / "clips.csv", index=False)
         np.save(partial / "tags.npy", tag_matrix(clips, names))
+        np.save(partial / "summary.npy", summary)
         manifest = {"size": size, "recipe_hash": expected, "content_hash": content_hash(partial),
-                    "n_clips": n_clips, "tag_names": names, "build_format": BUILD_FORMAT,
+                    "n_clips": n_clips, "tag_names": names, "summary_names": SUMMARY_NAMES,
+                    "build_format": BUILD_FORMAT,
                     "build_seconds": round(time.perf_counter() - started, 1)}
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=1))
         if target.exists():

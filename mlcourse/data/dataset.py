@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from .build import SIZES, cache_root, check_size, plan_versions, read_manifest, recipe_hash, render_clips
-from .features import CLIP_SAMPLES, N_FRAMES, N_MELS, SAMPLE_RATE, compute_log_mel, cut_clips
+from .features import (CLIP_SAMPLES, N_FRAMES, N_MELS, SAMPLE_RATE, SUMMARY_NAMES, compute_clip_features,
+                       cut_clips)
 
 SPLITS = ("train", "valid", "test")
 
@@ -28,6 +29,8 @@ class ClipDataset:
             instrument, era, tempo_bpm, ..., prev_clip and next_clip (adjacency).
         tags: (N, T) uint8 multi-hot tag vectors; `tag_names` names the columns.
         tag_names: e.g. ['genre:chorale', ..., 'instrument:flutes', ...].
+        summary: (N, 60) float32 time-averaged summary features (MFCC, chroma, spectral
+            centroid, flatness, RMS, onset strength); `summary_names` names the columns.
         packed_pianoroll: (N, 128, 17) uint8 bit-packed piano rolls, or None for audio folders.
         skipped: (file, reason) of every file of an audio folder that could not be used.
     """
@@ -36,9 +39,12 @@ class ClipDataset:
     meta: pd.DataFrame
     tags: np.ndarray
     tag_names: list[str]
+    summary: np.ndarray
     packed_pianoroll: np.ndarray | None
     audio_source: Callable[[dict], np.ndarray] = field(repr=False)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    summary_names = SUMMARY_NAMES
 
     def __len__(self) -> int:
         return len(self.meta)
@@ -73,7 +79,7 @@ class ClipDataset:
         rows = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows, dtype=int)
         return ClipDataset(
             logmel=np.asarray(self.logmel[rows]), meta=self.meta.iloc[rows].reset_index(drop=True),
-            tags=self.tags[rows], tag_names=self.tag_names,
+            tags=self.tags[rows], tag_names=self.tag_names, summary=self.summary[rows],
             packed_pianoroll=None if self.packed_pianoroll is None else np.asarray(self.packed_pianoroll[rows]),
             audio_source=self.audio_source, skipped=self.skipped)
 
@@ -121,15 +127,16 @@ def load_dataset(size: str = "workshop", split: str | None = None) -> ClipDatase
         logmel = np.load(folder / "logmel.npy", mmap_mode="r")
         roll = np.load(folder / "pianoroll.npy", mmap_mode="r")
         tags = np.load(folder / "tags.npy")
+        summary = np.load(folder / "summary.npy")
         meta = pd.read_csv(folder / "clips.csv", keep_default_na=False)
     except (OSError, ValueError) as error:
         raise ValueError(f"the {size} dataset at {folder} is corrupt ({error}): delete the folder and "
                          f"rebuild with `python -m mlcourse.data build --size {size}`") from error
     n = manifest["n_clips"]
-    if logmel.shape != (n, N_MELS, N_FRAMES) or len(roll) != n or len(tags) != n or len(meta) != n:
+    if logmel.shape != (n, N_MELS, N_FRAMES) or any(len(part) != n for part in (roll, tags, meta, summary)):
         raise ValueError(f"the {size} dataset at {folder} is corrupt (its files disagree on the number "
                          f"of clips): delete the folder and rebuild with `python -m mlcourse.data build --size {size}`")
-    data = ClipDataset(logmel=logmel, meta=meta, tags=tags, tag_names=manifest["tag_names"],
+    data = ClipDataset(logmel=logmel, meta=meta, tags=tags, tag_names=manifest["tag_names"], summary=summary,
                        packed_pianoroll=roll, audio_source=_RecipeAudio(size))
     return data if split is None else data.subset(meta.split.to_numpy() == split)
 
@@ -208,7 +215,8 @@ def load_audio_folder(folder, tags_csv, concepts: list[str] | None = None,
     audio = np.concatenate(clips)
     names, tags = _folder_tags(table, concepts, meta)
     by_id = {clip_id: i for i, clip_id in enumerate(meta.clip_id)}
-    return ClipDataset(logmel=compute_log_mel(audio).astype(np.float16), meta=meta, tags=tags, tag_names=names,
+    logmel, summary = compute_clip_features(audio)
+    return ClipDataset(logmel=logmel.astype(np.float16), meta=meta, tags=tags, tag_names=names, summary=summary,
                        packed_pianoroll=None, audio_source=lambda clip: audio[by_id[clip["clip_id"]]],
                        skipped=skipped)
 

@@ -37,6 +37,33 @@ def mel_filterbank() -> np.ndarray:
     return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS).astype(np.float32)
 
 
+def power_spectrogram(clips: np.ndarray) -> torch.Tensor:
+    """Power spectrogram of a batch of clips: a centred, zero-padded Hann-window STFT.
+
+    Args:
+        clips: (N, samples) or (samples,) float array of audio at 22,050 Hz.
+
+    Returns:
+        (N, 1025, frames) float32 tensor |STFT|^2 (n_fft 2048, hop 512).
+    """
+    clips = np.asarray(clips, dtype=np.float32)
+    if clips.ndim not in (1, 2):
+        raise ValueError(f"clips must be (samples,) or (N, samples), got shape {clips.shape}")
+    spectrum = torch.stft(
+        torch.from_numpy(np.atleast_2d(clips)), n_fft=N_FFT, hop_length=HOP_LENGTH,
+        window=torch.hann_window(N_FFT), center=True, pad_mode="constant", return_complex=True,
+    )
+    return spectrum.real**2 + spectrum.imag**2
+
+
+def log_mel_from_power(power: torch.Tensor) -> torch.Tensor:
+    """(N, 1025, frames) power spectrogram -> (N, 128, frames) log-mel in dB (80 dB floor per clip)."""
+    mel = torch.matmul(torch.from_numpy(mel_filterbank()), power)
+    db = 10.0 * torch.log10(torch.clamp(mel, min=AMIN))
+    peak = db.amax(dim=(1, 2), keepdim=True)
+    return torch.maximum(db, peak - TOP_DB)
+
+
 def compute_log_mel(clips: np.ndarray) -> np.ndarray:
     """Log-mel spectrograms of a batch of clips, computed in one batch with torch.
 
@@ -52,20 +79,8 @@ def compute_log_mel(clips: np.ndarray) -> np.ndarray:
         (N, 128, frames) float32 array in dB (frames = 130 for 3-second clips); no batch
         axis when the input had none.
     """
-    clips = np.asarray(clips, dtype=np.float32)
-    if clips.ndim not in (1, 2):
-        raise ValueError(f"clips must be (samples,) or (N, samples), got shape {clips.shape}")
-    batch = torch.from_numpy(np.atleast_2d(clips))
-    spectrum = torch.stft(
-        batch, n_fft=N_FFT, hop_length=HOP_LENGTH, window=torch.hann_window(N_FFT),
-        center=True, pad_mode="constant", return_complex=True,
-    )
-    power = spectrum.real**2 + spectrum.imag**2
-    mel = torch.matmul(torch.from_numpy(mel_filterbank()), power)
-    db = 10.0 * torch.log10(torch.clamp(mel, min=AMIN))
-    peak = db.amax(dim=(1, 2), keepdim=True)
-    db = torch.maximum(db, peak - TOP_DB).numpy()
-    return db if clips.ndim == 2 else db[0]
+    db = log_mel_from_power(power_spectrogram(clips)).numpy()
+    return db if np.ndim(clips) == 2 else db[0]
 
 
 def frame_times(n_frames: int = N_FRAMES) -> np.ndarray:
@@ -127,3 +142,68 @@ def pool_log_mel(logmel: np.ndarray) -> np.ndarray:
     """
     logmel = np.asarray(logmel, dtype=np.float32)
     return np.concatenate([logmel.mean(axis=2), logmel.std(axis=2)], axis=1)
+
+
+N_MFCC = 20
+SUMMARY_NAMES = ([f"mfcc{i}_mean" for i in range(N_MFCC)] + [f"mfcc{i}_std" for i in range(N_MFCC)]
+                 + [f"chroma_{pc}_mean" for pc in ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")]
+                 + [f"{name}_{stat}" for name in ("centroid", "flatness", "rms", "onset_strength")
+                    for stat in ("mean", "std")])
+
+
+@lru_cache(maxsize=None)
+def _chroma_filterbank() -> np.ndarray:
+    import librosa
+
+    return librosa.filters.chroma(sr=SAMPLE_RATE, n_fft=N_FFT).astype(np.float32)
+
+
+def summary_from_power(power: torch.Tensor, logmel: torch.Tensor) -> torch.Tensor:
+    """Time-averaged summary features of clips, as the classic MIR feature sets.
+
+    Per clip: the mean and standard deviation over time of 20 MFCCs (a DCT of the log-mel, as
+    ``librosa.feature.mfcc``), the mean chroma (``librosa.feature.chroma_stft``, each frame
+    scaled to a maximum of 1), and the mean and standard deviation of the spectral centroid
+    (Hz), spectral flatness, RMS energy and onset strength (mean rise of the log-mel bands, dB).
+
+    Args:
+        power: (N, 1025, frames) power spectrogram (see :func:`power_spectrogram`).
+        logmel: (N, 128, frames) log-mel in dB of the same clips.
+
+    Returns:
+        (N, 60) float32 tensor, columns named by ``SUMMARY_NAMES``.
+    """
+    from scipy.fft import dct
+
+    dct_matrix = torch.from_numpy(dct(np.eye(N_MELS), type=2, norm="ortho", axis=0)[:N_MFCC].astype(np.float32))
+    mfcc = torch.matmul(dct_matrix, logmel)
+    chroma = torch.matmul(torch.from_numpy(_chroma_filterbank()), power)
+    chroma = chroma / torch.clamp(chroma.amax(dim=1, keepdim=True), min=1e-10)
+    magnitude = power.sqrt()
+    hertz = torch.linspace(0, SAMPLE_RATE / 2, magnitude.shape[1])
+    centroid = (hertz[:, None] * magnitude).sum(1) / torch.clamp(magnitude.sum(1), min=1e-10)
+    floored = torch.clamp(power, min=AMIN)
+    flatness = torch.exp(torch.log(floored).mean(1)) / floored.mean(1)
+    edges = power.clone()
+    edges[:, [0, -1]] *= 0.5  # the DC and Nyquist bins count once, as in librosa.feature.rms
+    rms = torch.sqrt(2 * edges.sum(1) / N_FFT**2)
+    rise = torch.clamp(logmel[:, :, 1:] - logmel[:, :, :-1], min=0).mean(1)
+    onset = torch.nn.functional.pad(rise, (1, 0))  # the first frame has no predecessor: 0, as in librosa
+    columns = [mfcc.mean(2), mfcc.std(2, correction=0), chroma.mean(2)]
+    for track in (centroid, flatness, rms, onset):
+        columns += [track.mean(1, keepdim=True), track.std(1, correction=0, keepdim=True)]
+    return torch.cat(columns, dim=1)
+
+
+def compute_clip_features(clips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Log-mel spectrograms and summary features of a batch of clips, from one STFT.
+
+    Args:
+        clips: (N, samples) float array of audio at 22,050 Hz.
+
+    Returns:
+        logmel: (N, 128, frames) float32 dB; summary: (N, 60) float32 (see :func:`summary_from_power`).
+    """
+    power = power_spectrogram(np.atleast_2d(clips))
+    logmel = log_mel_from_power(power)
+    return logmel.numpy(), summary_from_power(power, logmel).numpy()
