@@ -148,17 +148,16 @@ class _RecipeAudio:
         self.size = size
 
     def __call__(self, clip: dict) -> np.ndarray:
-        audio, start = _render_for_listening(self.size, clip["version_id"])
+        audio = _render_for_listening(self.size, clip["version_id"])
         first = int(round(clip["start_s"] * SAMPLE_RATE))
         return audio[first:first + CLIP_SAMPLES]
 
 
 @lru_cache(maxsize=8)
-def _render_for_listening(size: str, version_id: str) -> tuple[np.ndarray, float]:
+def _render_for_listening(size: str, version_id: str) -> np.ndarray:
     plan = plan_versions(size)
     version = plan[plan.version_id == version_id].iloc[0].to_dict()
-    clips = render_clips(version, SIZES[size]["clips_per_version"])
-    return clips["audio"], float(clips["starts"][0])
+    return render_clips(version, SIZES[size]["clips_per_version"])["audio"]
 
 
 def load_audio_folder(folder, tags_csv, concepts: list[str] | None = None,
