@@ -15,7 +15,8 @@ def main(argv: list[str] | None = None) -> int:
     build = commands.add_parser("build", help="render the recipe and compute features into the cache")
     build.add_argument("--size", default="workshop",
                        help=f"one of {', '.join(SIZES)} (default: workshop)")
-    build.add_argument("--workers", type=int, default=None, help="parallel processes (default: the available cores, at most 4)")
+    build.add_argument("--workers", type=int, default=None,
+                       help="parallel processes (default: the available cores, at most 4)")
     args = parser.parse_args(argv)
     try:
         if args.command == "recipe":

@@ -216,9 +216,10 @@ def draw_versions(work: dict, rng: np.random.Generator) -> list[dict]:
 
     Instrument, tempo and transposition are drawn independently of the composition, so the
     instrument is independent of genre and era by construction. A piece with several voices is
-    played by one family, or (less often) by that family over a bass of another family; a single-line
-    tune may get a drone or a bass from another family, or a frame drum, in the manner of its dance. The performance follows the mood, as
-    players do: fast versions are louder and detached, slow ones softer and legato.
+    played by one family, or (less often) by that family over a bass of another family; a
+    single-line tune may get a drone or a bass from another family, or a frame drum, in the
+    manner of its dance. The performance follows the mood, as players do: fast versions are
+    louder and detached, slow ones softer and legato.
     """
     families = list(INSTRUMENT_FAMILIES)
     versions = []
