@@ -539,10 +539,10 @@ def format_machine(machine):
 def format_notes(report):
     """How each number was measured, what could not run, and what metric-learn printed."""
     repeats = report["config"]["repeats"]
-    on_gpu = " (our LMNN computes in float32 on the GPU)" if report["machine"]["device"] == "cuda" else ""
     notes = [
         f"- k = {N_NEIGHBORS} for LMNN's target neighbours and for the kNN classifier; features "
-        f"standardised (StandardScaler fitted on the training part), float64 for every method{on_gpu}.",
+        "standardised (StandardScaler fitted on the training part) and given to every method in "
+        "float64; our LMNN computes in float32 on every device, the others in float64.",
         f"- Fit time: wall time of `fit` alone, median of {repeats[OURS]} fits for our LMNN, "
         f"{repeats[NCA]} for NCA, {repeats[METRIC_LEARN]} for metric-learn (the best of several "
         "in brackets); every time is in lmnn.json.",
