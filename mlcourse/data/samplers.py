@@ -1,0 +1,215 @@
+"""Batch samplers: which clips go into each training batch.
+
+A metric-learning loss compares items *inside* a batch, so a batch must hold items that
+belong together: a random batch of 64 clips from 10 genres has few pairs of the same genre
+and many of different ones. The samplers here build batches on purpose:
+
+- :class:`ClassBalancedBatches` draws P classes and K clips of each ("P x K" batches), so every
+  clip has K - 1 positives and (P - 1) K negatives in its batch: what online mining needs;
+- :class:`PairBatches` draws pairs, half of them of the same class (for a Siamese net);
+- :class:`TripletBatches` draws (anchor, positive, negative) triplets at random (the offline
+  alternative to mining).
+
+Each is an iterable of index arrays, one per batch, and draws an epoch from a generator
+seeded by ``(seed, epoch)``: call ``set_epoch(epoch)`` before iterating (the training loop
+does) to get a new, reproducible epoch each time.
+
+Taught in notebooks/03_siamese_contrastive.ipynb and notebooks/04_triplet_mining.ipynb
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class _EpochSampler:
+    """Shared machinery: labels as class codes, members of each class, per-epoch seeding."""
+
+    def __init__(self, labels, batches_per_epoch, seed):
+        labels = np.asarray(labels)
+        if labels.ndim != 1 or len(labels) == 0:
+            raise ValueError(
+                f"labels must be a non-empty 1-D array (one label per clip), got shape {labels.shape}"
+            )
+        self.classes, self.codes = np.unique(labels, return_inverse=True)
+        self.members = [np.flatnonzero(self.codes == c) for c in range(len(self.classes))]
+        class_sizes = np.bincount(self.codes)
+        self.has_partner = np.flatnonzero(class_sizes[self.codes] > 1)
+        # Clips sorted by class, and where each clip and each class start in that order.
+        self.by_class = np.argsort(self.codes, kind="stable")
+        self.position = np.empty_like(self.by_class)
+        self.position[self.by_class] = np.arange(len(self.codes))
+        self.class_start = np.concatenate([[0], np.cumsum(class_sizes)[:-1]])
+        self.class_sizes = class_sizes
+        if batches_per_epoch is not None and int(batches_per_epoch) < 1:
+            raise ValueError(f"batches_per_epoch must be a positive int, got {batches_per_epoch!r}")
+        self.batches_per_epoch = batches_per_epoch
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch):
+        """Choose which epoch the next iteration draws (each epoch has its own batches)."""
+        self.epoch = int(epoch)
+
+    def _generator(self):
+        return np.random.default_rng([self.seed, self.epoch])
+
+    def __iter__(self):
+        rng = self._generator()
+        for _ in range(len(self)):
+            yield self._draw_batch(rng)
+
+    def _require_pairs(self):
+        if len(self.classes) < 2:
+            raise ValueError("pairs and triplets need at least two classes in labels")
+        if len(self.has_partner) == 0:
+            raise ValueError("pairs and triplets need a class with at least two clips")
+
+    def _draw_positives(self, rng, anchors):
+        """For each anchor, another clip of its class (anchors must have one)."""
+        codes = self.codes[anchors]
+        sizes, starts = self.class_sizes[codes], self.class_start[codes]
+        # Step 1 .. size - 1 places along the anchor's class: never back to the anchor.
+        steps = 1 + (rng.random(len(anchors)) * (sizes - 1)).astype(np.int64)
+        return self.by_class[starts + (self.position[anchors] - starts + steps) % sizes]
+
+    def _draw_negatives(self, rng, anchors):
+        """For each anchor, a random clip of another class (redrawn until it is one)."""
+        negatives = rng.integers(len(self.codes), size=len(anchors))
+        clash = self.codes[negatives] == self.codes[anchors]
+        while clash.any():
+            negatives[clash] = rng.integers(len(self.codes), size=int(clash.sum()))
+            clash = self.codes[negatives] == self.codes[anchors]
+        return negatives
+
+
+class ClassBalancedBatches(_EpochSampler):
+    """Batches of ``classes_per_batch`` classes x ``samples_per_class`` clips each.
+
+    Args:
+        labels: (N,) class label of every clip of the training set.
+        classes_per_batch: P, classes in a batch (at most the number of classes).
+        samples_per_class: K, clips per class in a batch; a class with fewer clips than K gives
+            some of them twice.
+        batches_per_epoch: Batches in an epoch; ``None`` gives about one pass over the data,
+            ``N // (P K)`` batches.
+        seed: Seed of the draws (with the epoch, see :meth:`set_epoch`).
+
+    Example:
+        >>> sampler = ClassBalancedBatches(["a", "a", "b", "b", "c", "c"], 2, 2, seed=0)
+        >>> [len(batch) for batch in sampler]
+        [4]
+
+    Taught in notebooks/04_triplet_mining.ipynb
+    """
+
+    def __init__(self, labels, classes_per_batch, samples_per_class, batches_per_epoch=None,
+                 seed=0):
+        super().__init__(labels, batches_per_epoch, seed)
+        if not 1 <= int(classes_per_batch) <= len(self.classes):
+            raise ValueError(
+                f"classes_per_batch must be between 1 and the number of classes "
+                f"({len(self.classes)}), got {classes_per_batch!r}"
+            )
+        if int(samples_per_class) < 2:
+            raise ValueError(
+                f"samples_per_class must be at least 2 (a clip needs a positive in its batch), "
+                f"got {samples_per_class!r}"
+            )
+        self.classes_per_batch, self.samples_per_class = int(classes_per_batch), int(samples_per_class)
+
+    @property
+    def batch_size(self):
+        return self.classes_per_batch * self.samples_per_class
+
+    def __len__(self):
+        return self.batches_per_epoch or max(1, len(self.codes) // self.batch_size)
+
+    def _draw_batch(self, rng):
+        classes = rng.choice(len(self.classes), self.classes_per_batch, replace=False)
+        return np.concatenate([
+            rng.choice(self.members[c], self.samples_per_class,
+                       replace=len(self.members[c]) < self.samples_per_class)
+            for c in classes
+        ])
+
+
+class PairBatches(_EpochSampler):
+    """Batches of pairs: ``[first_0 .. first_{M-1}, second_0 .. second_{M-1}]``.
+
+    Clip ``first_i`` is paired with ``second_i``; a fraction ``positive_fraction`` of the pairs
+    share a class, the others do not. Use :func:`pair_halves` to split a batch.
+
+    Args:
+        labels: (N,) class label of every clip. Needs two classes, and a class with two clips.
+        pairs_per_batch: M, pairs in a batch (the batch holds 2 M indices).
+        positive_fraction: Share of same-class pairs.
+        batches_per_epoch: ``None`` gives ``N // (2 M)`` batches.
+        seed: Seed of the draws.
+
+    Taught in notebooks/03_siamese_contrastive.ipynb
+    """
+
+    def __init__(self, labels, pairs_per_batch, positive_fraction=0.5, batches_per_epoch=None,
+                 seed=0):
+        super().__init__(labels, batches_per_epoch, seed)
+        self._require_pairs()
+        if not 0 <= positive_fraction <= 1:
+            raise ValueError(f"positive_fraction must be in [0, 1], got {positive_fraction!r}")
+        self.pairs_per_batch = int(pairs_per_batch)
+        self.positive_fraction = float(positive_fraction)
+
+    def __len__(self):
+        return self.batches_per_epoch or max(1, len(self.codes) // (2 * self.pairs_per_batch))
+
+    def _draw_batch(self, rng):
+        n_positive = int(round(self.positive_fraction * self.pairs_per_batch))
+        positive_firsts = rng.choice(self.has_partner, n_positive)
+        negative_firsts = rng.integers(len(self.codes), size=self.pairs_per_batch - n_positive)
+        return np.concatenate([
+            positive_firsts, negative_firsts,
+            self._draw_positives(rng, positive_firsts), self._draw_negatives(rng, negative_firsts),
+        ])
+
+
+class TripletBatches(_EpochSampler):
+    """Batches of random triplets: ``[anchors, positives, negatives]``, M of each.
+
+    The positive shares the anchor's class, the negative does not; both are drawn at random,
+    so many triplets are already satisfied (easy): the contrast with online mining.
+    Use :func:`triplet_thirds` to split a batch.
+
+    Args:
+        labels: (N,) class label of every clip. Needs two classes, and a class with two clips.
+        triplets_per_batch: M, triplets in a batch (the batch holds 3 M indices).
+        batches_per_epoch: ``None`` gives ``N // (3 M)`` batches.
+        seed: Seed of the draws.
+
+    Taught in notebooks/04_triplet_mining.ipynb
+    """
+
+    def __init__(self, labels, triplets_per_batch, batches_per_epoch=None, seed=0):
+        super().__init__(labels, batches_per_epoch, seed)
+        self._require_pairs()
+        self.triplets_per_batch = int(triplets_per_batch)
+
+    def __len__(self):
+        return self.batches_per_epoch or max(1, len(self.codes) // (3 * self.triplets_per_batch))
+
+    def _draw_batch(self, rng):
+        anchors = rng.choice(self.has_partner, self.triplets_per_batch)
+        return np.concatenate([
+            anchors, self._draw_positives(rng, anchors), self._draw_negatives(rng, anchors),
+        ])
+
+
+def pair_halves(batch):
+    """Split a :class:`PairBatches` batch (or its embeddings) into ``(first, second)``."""
+    half = len(batch) // 2
+    return batch[:half], batch[half:]
+
+
+def triplet_thirds(batch):
+    """Split a :class:`TripletBatches` batch (or its embeddings) into anchors, positives, negatives."""
+    third = len(batch) // 3
+    return batch[:third], batch[third:2 * third], batch[2 * third:]

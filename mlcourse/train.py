@@ -1,0 +1,330 @@
+"""One training loop for every method of the course.
+
+Every model in the course learns the same way: draw a batch of clips, embed them, compute a
+loss that compares the embeddings, take a gradient step. What changes from method to method
+is the loss (contrastive, triplet, proxies, ...) and how batches are drawn (the samplers in
+:mod:`mlcourse.data.samplers`), so :func:`train` takes both as arguments and does the rest:
+
+- picks the device (a CUDA GPU, else Apple's MPS, else the CPU) unless told;
+- moves the features and labels to that device **once**, so each step only indexes them;
+- on CUDA, runs the network in bfloat16 autocast (the loss stays in float32);
+- optimises the network's parameters and the loss's own, if it has any (proxies, class
+  weights);
+- seeds everything, shows a tqdm progress bar, and keeps the loss of every step and the wall
+  time of every epoch (later notebooks compare training times);
+- writes a checkpoint after every epoch, atomically, and can resume from it.
+
+Taught in notebooks/03_siamese_contrastive.ipynb
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+
+@dataclass
+class TrainingHistory:
+    """What happened during training, epoch by epoch.
+
+    Attributes:
+        step_losses: The loss of every optimisation step.
+        epoch_losses: The mean step loss of each epoch.
+        epoch_seconds: Wall time of each epoch (evaluation by ``on_epoch_end`` excluded).
+        clips_per_second: Training throughput of each epoch.
+        evaluations: What ``on_epoch_end`` returned after each epoch (empty dicts if nothing).
+        device: The device trained on, e.g. ``"cpu"`` or ``"cuda:0"``.
+    """
+
+    step_losses: list = field(default_factory=list)
+    epoch_losses: list = field(default_factory=list)
+    epoch_seconds: list = field(default_factory=list)
+    clips_per_second: list = field(default_factory=list)
+    evaluations: list = field(default_factory=list)
+    device: str = ""
+
+    @property
+    def total_seconds(self):
+        """Training time summed over epochs."""
+        return float(sum(self.epoch_seconds))
+
+
+def choose_device(device=None):
+    """The device to train on: the one asked for, else CUDA, else MPS, else the CPU.
+
+    Args:
+        device: ``None`` for automatic, or ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, or a
+            ``torch.device``.
+
+    Returns:
+        A ``torch.device``.
+
+    Raises:
+        ValueError: If the named device is not available on this machine.
+
+    Taught in notebooks/03_siamese_contrastive.ipynb
+    """
+    if device is None:
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"device must be 'cpu', 'cuda', 'mps' or None, got {device!r}") from error
+    available = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}
+    if device.type in available and not available[device.type]():
+        raise ValueError(f"device {device.type!r} is not available on this machine: use None or 'cpu'")
+    return device
+
+
+def seed_everything(seed):
+    """Seed Python's, numpy's and torch's generators (on every device).
+
+    Taught in notebooks/03_siamese_contrastive.ipynb
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def to_device(array, device):
+    """An array or tensor as a tensor on ``device``; arrays are copied (memory maps are read)."""
+    if isinstance(array, torch.Tensor):
+        return array.to(device)
+    return torch.tensor(np.asarray(array), device=device)
+
+
+def default_step(model, loss_fn, features, labels, batch):
+    """Embed the batch's clips and compare them: ``loss_fn(model(features[batch]), labels[batch])``.
+
+    The network may run in reduced precision (autocast); the loss gets float32 embeddings.
+
+    Taught in notebooks/03_siamese_contrastive.ipynb
+    """
+    embeddings = model(features[batch])
+    with torch.autocast(features.device.type, enabled=False):
+        return loss_fn(embeddings.float(), labels[batch])
+
+
+def train(model, loss_fn, features, labels, sampler, *, epochs=10, lr=1e-3, weight_decay=0.0,
+          device=None, seed=0, step=default_step, amp=True, checkpoint=None, resume=False,
+          on_epoch_end=None, progress=True):
+    """Train ``model`` (and the parameters of ``loss_fn``, if any) with Adam.
+
+    Args:
+        model: ``torch.nn.Module`` mapping a batch of features to (B, D) embeddings.
+        loss_fn: Callable ``loss_fn(embeddings, labels) -> scalar tensor``; when it is an
+            ``nn.Module`` with parameters, they are trained too.
+        features: (N, ...) array or tensor of all training inputs, e.g. (N, 128, 130) log-mels.
+        labels: (N,) integer array or tensor of class codes (or None if ``step`` needs none).
+        sampler: Iterable of index arrays, one per batch, with ``set_epoch(epoch)`` and ``len``
+            (see :mod:`mlcourse.data.samplers`).
+        epochs: Number of passes over the sampler.
+        lr, weight_decay: Adam's learning rate and weight decay.
+        device: See :func:`choose_device`.
+        seed: Seeds the network's initialisation noise, dropout and the samplers' epochs.
+        step: ``step(model, loss_fn, features, labels, batch) -> loss`` for one batch; the
+            default embeds and calls ``loss_fn``. Methods with other inputs (pairs of
+            modalities, augmentations) pass their own.
+        amp: Use bfloat16 autocast on CUDA (ignored elsewhere).
+        checkpoint: Path of a checkpoint file written after every epoch, or None.
+        resume: Start from ``checkpoint`` if it exists (model, loss, optimiser, history).
+        on_epoch_end: Optional ``on_epoch_end(epoch, model) -> dict`` (e.g. validation
+            recall), called in eval mode after each epoch; results go to the history.
+        progress: Show a tqdm progress bar.
+
+    Returns:
+        A :class:`TrainingHistory`. The model is left on the device, in eval mode.
+
+    Raises:
+        ValueError: If features and labels differ in length, ``epochs`` < 1, or the device is
+            not available.
+
+    Taught in notebooks/03_siamese_contrastive.ipynb
+    """
+    _check_training_inputs(features, labels, epochs)
+    device = choose_device(device)
+    seed_everything(seed)
+    model.to(device)
+    loss_fn = loss_fn.to(device) if isinstance(loss_fn, torch.nn.Module) else loss_fn
+    features = to_device(features, device)
+    labels = None if labels is None else to_device(labels, device)
+    optimizer = torch.optim.Adam(_trainable_parameters(model, loss_fn), lr=lr,
+                                 weight_decay=weight_decay)
+    history, first_epoch = TrainingHistory(device=str(device)), 0
+    if resume and checkpoint is not None and Path(checkpoint).exists():
+        history, first_epoch = load_checkpoint(checkpoint, model, loss_fn, optimizer)
+    use_amp = amp and device.type == "cuda"
+    bar = tqdm(total=(epochs - first_epoch) * len(sampler), desc="training", unit="batch",
+               disable=not progress)
+    for epoch in range(first_epoch, epochs):
+        _train_one_epoch(model, loss_fn, features, labels, sampler, optimizer, step, epoch,
+                         use_amp, history, bar)
+        history.evaluations.append(_evaluate(model, on_epoch_end, epoch))
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, model, loss_fn, optimizer, history, epoch + 1)
+    bar.close()
+    model.eval()
+    return history
+
+
+def _train_one_epoch(model, loss_fn, features, labels, sampler, optimizer, step, epoch, use_amp,
+                     history, bar):
+    model.train()
+    sampler.set_epoch(epoch)
+    losses, n_clips = [], 0
+    if features.device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for batch in sampler:
+        batch = torch.as_tensor(batch, device=features.device)
+        with torch.autocast(features.device.type, dtype=torch.bfloat16, enabled=use_amp):
+            loss = step(model, loss_fn, features, labels, batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.detach())
+        n_clips += len(batch)
+        bar.update()
+    # One transfer per epoch: reading each loss at once would make the GPU wait every step.
+    losses = torch.stack(losses).float().cpu().tolist()
+    seconds = time.perf_counter() - start
+    history.step_losses += losses
+    history.epoch_losses.append(float(np.mean(losses)))
+    history.epoch_seconds.append(seconds)
+    history.clips_per_second.append(n_clips / seconds)
+    bar.set_postfix(epoch=epoch + 1, loss=f"{history.epoch_losses[-1]:.4f}")
+
+
+def _evaluate(model, on_epoch_end, epoch):
+    if on_epoch_end is None:
+        return {}
+    model.eval()
+    with torch.no_grad():
+        return dict(on_epoch_end(epoch, model) or {})
+
+
+def _trainable_parameters(model, loss_fn):
+    parameters = list(model.parameters())
+    if isinstance(loss_fn, torch.nn.Module):
+        parameters += list(loss_fn.parameters())
+    return [p for p in parameters if p.requires_grad]
+
+
+def _check_training_inputs(features, labels, epochs):
+    if labels is not None and len(labels) != len(features):
+        raise ValueError(
+            f"features and labels differ in length ({len(features)} vs {len(labels)}): "
+            "give one label per clip, e.g. dataset.labels(concept)[0]"
+        )
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+
+
+@torch.no_grad()
+def embed(model, features, batch_size=256, device=None):
+    """Embeddings of all clips, computed in batches in eval mode.
+
+    Args:
+        model: The trained network.
+        features: (N, ...) array or tensor of inputs.
+        batch_size: Clips per forward pass.
+        device: See :func:`choose_device`; None uses the model's own device.
+
+    Returns:
+        (N, D) float32 tensor on the CPU.
+
+    Taught in notebooks/03_siamese_contrastive.ipynb
+    """
+    device = next(model.parameters()).device if device is None else choose_device(device)
+    model.to(device).eval()
+    outputs = []
+    for start in range(0, len(features), batch_size):
+        batch = to_device(features[start:start + batch_size], device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            outputs.append(model(batch).float().cpu())
+    return torch.cat(outputs)
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoints
+# --------------------------------------------------------------------------------------------
+
+
+def save_checkpoint(path, model, loss_fn=None, optimizer=None, history=None, epoch=0):
+    """Write model, loss and optimiser state and the history to ``path``, atomically.
+
+    The file is written under a temporary name in the same folder and renamed into place, so an
+    interrupted save never leaves a half-written checkpoint behind.
+
+    Taught in notebooks/03_siamese_contrastive.ipynb
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "model": model.state_dict(),
+        "loss": loss_fn.state_dict() if isinstance(loss_fn, torch.nn.Module) else {},
+        "optimizer": optimizer.state_dict() if optimizer is not None else {},
+        "history": asdict(history) if history is not None else {},
+        "epoch": int(epoch),
+    }
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            torch.save(state, file)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path, model, loss_fn=None, optimizer=None):
+    """Restore what :func:`save_checkpoint` wrote into ``model`` (and loss, optimiser).
+
+    Loads with ``torch.load(weights_only=True)``: tensors and plain containers only, never
+    arbitrary pickled code.
+
+    Returns:
+        ``(history, epoch)``: the :class:`TrainingHistory` so far and the epochs completed.
+
+    Raises:
+        FileNotFoundError: If there is no file at ``path``.
+        ValueError: If the file is not a checkpoint of this course, or does not fit the model.
+
+    Taught in notebooks/03_siamese_contrastive.ipynb
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}: train with checkpoint={str(path)!r} first")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ValueError(
+            f"{path} is not a readable checkpoint ({error.__class__.__name__}): delete it and "
+            "train again"
+        ) from error
+    if not isinstance(state, dict) or "model" not in state:
+        raise ValueError(f"{path} is not a checkpoint written by mlcourse.train.save_checkpoint")
+    try:
+        model.load_state_dict(state["model"])
+        if isinstance(loss_fn, torch.nn.Module) and state["loss"]:
+            loss_fn.load_state_dict(state["loss"])
+    except RuntimeError as error:
+        raise ValueError(
+            f"the checkpoint {path} does not fit this model (another architecture or size?): "
+            f"{error}"
+        ) from error
+    if optimizer is not None and state["optimizer"]:
+        optimizer.load_state_dict(state["optimizer"])
+    return TrainingHistory(**state["history"]), int(state["epoch"])

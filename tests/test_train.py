@@ -1,0 +1,166 @@
+"""The training loop: it learns, it is reproducible, it checkpoints safely, it refuses bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mlcourse.data.samplers import ClassBalancedBatches
+from mlcourse.losses import TripletMarginLoss
+from mlcourse.metrics import recall_at_k
+from mlcourse.models import EmbeddingNet
+from mlcourse.train import (TrainingHistory, choose_device, embed, load_checkpoint,
+                            save_checkpoint, train)
+
+SMALL = {"embedding_dim": 32, "widths": (8, 16, 32)}
+
+
+@pytest.fixture(scope="module")
+def instrument_clips(smoke):
+    train_split = smoke.subset(smoke.meta.split == "train")
+    codes, _ = train_split.labels("instrument")
+    return np.asarray(train_split.logmel), codes
+
+
+def small_run(features, codes, epochs=2, seed=0, **options):
+    torch.manual_seed(seed)
+    model = EmbeddingNet(**SMALL)
+    sampler = ClassBalancedBatches(codes, 4, 4, batches_per_epoch=6, seed=seed)
+    history = train(model, TripletMarginLoss(margin=0.2, mining="all"), features, codes, sampler,
+                    epochs=epochs, lr=3e-3, device="cpu", seed=seed, progress=False, **options)
+    return model, history
+
+
+def chance_recall_at_1(codes):
+    """Expected R@1 when the nearest neighbour is a random other clip."""
+    sizes = np.bincount(codes)[codes]
+    return float(np.mean((sizes - 1) / (len(codes) - 1)))
+
+
+def mean_triplet_hinge(embeddings, codes, margin=0.2):
+    """The triplet hinge averaged over every valid triplet of the set (none left out)."""
+    distances = torch.cdist(embeddings, embeddings)
+    codes = torch.tensor(codes)
+    same = codes[:, None] == codes[None, :]
+    positive = same & ~torch.eye(len(codes), dtype=torch.bool)
+    valid = positive[:, :, None] & ~same[:, None, :]
+    hinges = (distances[:, :, None] - distances[:, None, :] + margin).clamp_min(0)
+    return float(hinges[valid].mean())
+
+
+def test_training_lowers_the_loss_and_beats_chance_recall(instrument_clips):
+    features, codes = instrument_clips
+    torch.manual_seed(0)
+    before = mean_triplet_hinge(embed(EmbeddingNet(**SMALL), features), codes)
+    model, history = small_run(features, codes, epochs=4)
+    assert len(history.step_losses) == 24 and len(history.epoch_seconds) == 4
+    embeddings = embed(model, features)
+    assert mean_triplet_hinge(embeddings, codes) < 0.8 * before
+    assert recall_at_k(embeddings, codes, ks=(1,))[1] > chance_recall_at_1(codes) + 0.1
+
+
+def test_same_seed_same_model_other_seed_other_model(instrument_clips):
+    features, codes = instrument_clips
+    first, _ = small_run(features, codes, epochs=1, seed=1)
+    again, _ = small_run(features, codes, epochs=1, seed=1)
+    other, _ = small_run(features, codes, epochs=1, seed=2)
+    for a, b, c in zip(first.parameters(), again.parameters(), other.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert any(not torch.equal(a, c) for a, c in zip(first.parameters(), other.parameters()))
+
+
+class CentreLoss(torch.nn.Module):
+    """A loss that owns a parameter: squared distance of embeddings to a learned centre."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.centre = torch.nn.Parameter(torch.full((dim,), 3.0))
+
+    def forward(self, embeddings, labels):
+        return (embeddings - self.centre).pow(2).sum(dim=1).mean()
+
+
+def test_the_loss_parameters_are_trained_too(instrument_clips):
+    features, codes = instrument_clips
+    loss = CentreLoss(SMALL["embedding_dim"])
+    sampler = ClassBalancedBatches(codes, 2, 2, batches_per_epoch=3, seed=0)
+    train(EmbeddingNet(**SMALL), loss, features, codes, sampler, epochs=1, device="cpu",
+          lr=0.1, progress=False)
+    assert (loss.centre < 3.0).all()
+
+
+def test_embed_equals_the_model_in_eval_mode(instrument_clips):
+    features, _ = instrument_clips
+    model = EmbeddingNet(**SMALL).eval()
+    embeddings = embed(model, features[:10], batch_size=3)
+    assert embeddings.dtype == torch.float32 and embeddings.shape == (10, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(embeddings, model(torch.tensor(features[:10])))
+
+
+def test_checkpoint_round_trip_restores_model_optimiser_and_history(instrument_clips, tmp_path):
+    features, codes = instrument_clips
+    path = tmp_path / "run" / "model.pt"
+    model, history = small_run(features, codes, epochs=2, checkpoint=path)
+    restored = EmbeddingNet(**SMALL)
+    optimizer = torch.optim.Adam(restored.parameters())
+    loaded_history, epoch = load_checkpoint(path, restored, optimizer=optimizer)
+    assert epoch == 2 and loaded_history.step_losses == history.step_losses
+    for a, b in zip(model.state_dict().values(), restored.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert optimizer.state_dict()["state"], "the optimiser's moments were not restored"
+    assert [p.name for p in path.parent.iterdir()] == ["model.pt"]
+
+
+def test_resuming_equals_training_in_one_go(instrument_clips, tmp_path):
+    features, codes = instrument_clips
+    straight, _ = small_run(features, codes, epochs=2)
+    path = tmp_path / "model.pt"
+    small_run(features, codes, epochs=1, checkpoint=path)
+    resumed, history = small_run(features, codes, epochs=2, checkpoint=path, resume=True)
+    assert len(history.epoch_losses) == 2
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b)
+
+
+def test_an_interrupted_save_leaves_no_file(tmp_path, monkeypatch):
+    def fail(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", fail)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(tmp_path / "model.pt", EmbeddingNet(**SMALL), history=TrainingHistory())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_checkpoints_are_explained(tmp_path):
+    model = EmbeddingNet(**SMALL)
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        load_checkpoint(tmp_path / "missing.pt", model)
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
+        load_checkpoint(corrupt, model)
+    other = tmp_path / "other.pt"
+    save_checkpoint(other, EmbeddingNet(embedding_dim=8, widths=(4,)))
+    with pytest.raises(ValueError, match="does not fit this model"):
+        load_checkpoint(other, model)
+
+
+def test_bad_training_input_is_explained(instrument_clips):
+    features, codes = instrument_clips
+    sampler = ClassBalancedBatches(codes, 2, 2)
+    with pytest.raises(ValueError, match="differ in length"):
+        train(EmbeddingNet(**SMALL), TripletMarginLoss(), features, codes[:-1], sampler)
+    with pytest.raises(ValueError, match="epochs"):
+        train(EmbeddingNet(**SMALL), TripletMarginLoss(), features, codes, sampler, epochs=0)
+
+
+def test_choose_device():
+    assert choose_device("cpu") == torch.device("cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="not available"):
+            choose_device("cuda")
+    with pytest.raises(ValueError):
+        choose_device("abacus")
