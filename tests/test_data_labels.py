@@ -2,9 +2,8 @@
 
 import librosa
 import numpy as np
-import pytest
 
-from mlcourse.data.features import SAMPLE_RATE, frame_times
+from mlcourse.data.features import SAMPLE_RATE
 from mlcourse.data.render import INSTRUMENT_FAMILIES, family_of_program, synthesize
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from pytorch_metric_learning.distances import LpDistance
 from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
+from pytorch_metric_learning.utils.inference import CustomKNN
 from scipy.spatial.distance import cdist
 from sklearn.metrics import average_precision_score
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
@@ -21,6 +23,8 @@ from mlcourse.metrics import (
 )
 
 BLOCK_SIZES = [1, 7, 64, None]
+# pml's exact Euclidean search in torch; its default search needs faiss, which the tests avoid.
+EXACT_KNN = CustomKNN(LpDistance(normalize_embeddings=False))
 
 
 def labelled_blobs(n_items=120, n_features=8, n_classes=6, spread=1.5, seed=0, dtype=np.float64):
@@ -161,7 +165,7 @@ def test_recall_at_1_matches_pml_precision_at_1_and_leave_one_out_1nn_accuracy()
     X, y = labelled_blobs(n_items=200, n_features=16, dtype=np.float32)
     # pml leaves out queries whose class has no other item; here every class has several.
     assert np.bincount(y).min() >= 2
-    calculator = AccuracyCalculator(include=("precision_at_1",), k=1)
+    calculator = AccuracyCalculator(include=("precision_at_1",), k=1, knn_func=EXACT_KNN)
     # With no reference set, pml searches the queries among themselves without each query.
     expected = calculator.get_accuracy(torch.tensor(X), torch.tensor(y))["precision_at_1"]
     recall = recall_at_k(X, y, ks=(1,))[1]
@@ -221,7 +225,8 @@ def test_mean_average_precision_matches_pml():
     y[:2] = [98, 99]  # two classes of one item: pml and we both skip those two queries
     # pml's mean_average_precision with k=None ranks the whole reference set (less the query)
     # and divides by the number of relevant items: the same AP as ours on data without ties.
-    calculator = AccuracyCalculator(include=("mean_average_precision",), k=None)
+    calculator = AccuracyCalculator(include=("mean_average_precision",), k=None,
+                                    knn_func=EXACT_KNN)
     expected = calculator.get_accuracy(torch.tensor(X), torch.tensor(y))["mean_average_precision"]
     assert mean_average_precision(X, y) == pytest.approx(expected, rel=1e-5)
 
