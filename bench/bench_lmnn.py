@@ -18,12 +18,8 @@ Results are printed and written to ``bench/results/lmnn.md`` and ``bench/results
 
 from __future__ import annotations
 
-import argparse
-import datetime
-import hashlib
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -42,9 +38,11 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.neighbors import KNeighborsClassifier, NeighborhoodComponentsAnalysis
 from sklearn.preprocessing import LabelEncoder, StandardScaler
 
-BENCH_DIR = Path(__file__).resolve().parent
-REPO_ROOT = BENCH_DIR.parent
-RESULTS_DIR = BENCH_DIR / "results"
+from common import (BENCH_DIR, REPO_ROOT, command_line, describe_machine, format_header,
+                    make_parser, record_end_load, write_results)
+
+CODE_FILES = ("mlcourse/linear.py",)
+"""The file measured: its hash goes into the report, beside the commit."""
 SIDE_ENV_DIR = BENCH_DIR / ".venv-metric-learn"
 RUNNER = BENCH_DIR / "metric_learn_runner.py"
 SIDE_ENV_REQUIREMENTS = ["metric-learn==0.7.0", "scikit-learn<1.8", "numpy", "scipy"]
@@ -421,46 +419,6 @@ def compare_with_peers(rows, dataset):
 # --------------------------------------------------------------------------------------------
 
 
-def describe_machine(device, requested_device):
-    """Date, CPU, library versions, the code measured and the device our LMNN ran on."""
-    machine = {
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "code": describe_code(),
-        "platform": platform.platform(),
-        "cpu": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "scikit_learn": sklearn.__version__,
-        "numpy": np.__version__,
-        "device": device,
-        "requested_device": requested_device,
-    }
-    if device == "cuda":
-        machine["gpu"] = torch.cuda.get_device_name()
-    return machine
-
-
-def describe_code():
-    """The git commit, and a hash of ``mlcourse/linear.py``, which may hold local changes."""
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
-                            capture_output=True, text=True).stdout.strip() or "unknown"
-    linear = REPO_ROOT / "mlcourse" / "linear.py"
-    digest = hashlib.sha256(linear.read_bytes()).hexdigest()[:12] if linear.exists() else "missing"
-    return f"commit {commit}, mlcourse/linear.py sha256 {digest}"
-
-
-def cpu_model():
-    """The CPU's model name where the system says it, else the platform's processor string."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
 def format_number(value, pattern):
     """``value`` formatted with ``pattern``, or an em dash when there is none."""
     return "—" if value is None else format(value, pattern)
@@ -521,19 +479,14 @@ def format_comparison_table(comparisons):
     return "\n".join(lines)
 
 
-def format_machine(machine):
-    """One line per fact about the machine and the libraries."""
-    device = machine["device"] + (f" ({machine['gpu']})" if "gpu" in machine else "")
+def describe_device(machine):
+    """The machine line saying where our LMNN ran, and why not where it was asked to."""
+    device = machine["device"]
+    if device == "cuda":
+        device += f" ({machine['gpu']})"
     if machine["requested_device"] != machine["device"]:
         device += f" ({machine['requested_device']} was asked for but is not available)"
-    return "\n".join([
-        f"- Date: {machine['date']}; code: {machine['code']}",
-        f"- CPU: {machine['cpu']}, {machine['cpu_count']} logical CPUs; torch uses "
-        f"{machine['torch_threads']} threads",
-        f"- Our LMNN's device: {device}",
-        f"- Python {machine['python']}, torch {machine['torch']}, scikit-learn "
-        f"{machine['scikit_learn']}, numpy {machine['numpy']} ({machine['platform']})",
-    ])
+    return f"Our LMNN's device: {device}"
 
 
 def format_notes(report):
@@ -563,10 +516,10 @@ def format_notes(report):
 
 def format_report(report):
     """The whole markdown report."""
+    machine = report["machine"]
     return "\n\n".join([
-        "# LMNN benchmark",
-        f"Command: `{report['config']['command']}`",
-        format_machine(report["machine"]),
+        format_header("LMNN benchmark", report["config"]["command"], machine,
+                      notes=[describe_device(machine)]),
         "## Fit time and 3-NN accuracy",
         format_results_table(report["results"]),
         "## Against our LMNN",
@@ -598,9 +551,7 @@ QUICK_REPEATS = {OURS: 3, NCA: 1, METRIC_LEARN: 1}
 
 def parse_arguments():
     """``--quick`` and ``--device``."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="wine and digits only, fewer timing repeats (a smoke check)")
+    parser = make_parser(__doc__, "wine and digits only, fewer timing repeats (a smoke check)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                         help="where our LMNN runs (default: cpu)")
     return parser.parse_args()
@@ -614,15 +565,6 @@ def resolve_device(requested):
     return requested
 
 
-def write_report(report):
-    """Write ``lmnn.md`` and ``lmnn.json`` under ``bench/results/``; return the markdown."""
-    RESULTS_DIR.mkdir(exist_ok=True)
-    markdown = format_report(report)
-    (RESULTS_DIR / "lmnn.md").write_text(markdown)
-    (RESULTS_DIR / "lmnn.json").write_text(json.dumps(report, indent=2) + "\n")
-    return markdown
-
-
 def main():
     """Run every method on every dataset, print the tables and write them to bench/results/."""
     arguments = parse_arguments()
@@ -630,21 +572,26 @@ def main():
     repeats = QUICK_REPEATS if arguments.quick else FULL_REPEATS
     unavailable = find_unavailable_methods()
     benchmarks = load_benchmarks(arguments.quick)
+    machine = describe_machine(
+        code_files=CODE_FILES, versions={"scikit-learn": sklearn.__version__},
+        extra={"device": device, "requested_device": arguments.device})
     rows = []
     for benchmark in benchmarks:
         rows += run_benchmark(benchmark, repeats, device, unavailable)
-    command = "python bench/bench_lmnn.py" + " --quick" * arguments.quick + f" --device {arguments.device}"
+    record_end_load(machine)
     report = {
-        "config": {"command": command, "quick": arguments.quick, "n_neighbors": N_NEIGHBORS,
-                   "n_folds": N_FOLDS, "seed": SEED, "repeats": repeats},
-        "machine": describe_machine(device, arguments.device),
+        "config": {"command": command_line(), "quick": arguments.quick,
+                   "n_neighbors": N_NEIGHBORS, "n_folds": N_FOLDS, "seed": SEED,
+                   "repeats": repeats},
+        "machine": machine,
         "protocols": {benchmark.name: benchmark.protocol for benchmark in benchmarks},
         "results": rows,
         "comparisons": [compare_with_peers(rows, benchmark.name) for benchmark in benchmarks],
         "metric_learn_environment": collect_side_environment(rows),
     }
-    print("\n" + write_report(report))
-    print(f"Written to {(RESULTS_DIR / 'lmnn.md').relative_to(REPO_ROOT)} and lmnn.json")
+    markdown = format_report(report)
+    print("\n" + markdown)
+    write_results("lmnn", markdown, report)
 
 
 if __name__ == "__main__":
