@@ -16,7 +16,13 @@ A deep metric is a network ``f`` whose outputs are compared with a plain distanc
 The default widths keep a training epoch of the workshop dataset to tens of seconds on a
 laptop CPU.
 
-Taught in notebooks/03_siamese_contrastive.ipynb
+For disentangled embeddings, :class:`ConceptMasks` holds one mask per concept (genre, mood,
+...), as in Conditional Similarity Networks (Veit et al., 2017): a concept compares clips
+only on the dimensions its mask selects, either a fixed block of its own or a learned,
+non-negative weighting of all dimensions.
+
+Taught in notebooks/03_siamese_contrastive.ipynb (the network) and
+notebooks/06_disentangled.ipynb (the masks)
 """
 
 from __future__ import annotations
@@ -113,3 +119,141 @@ def count_parameters(model):
     Taught in notebooks/03_siamese_contrastive.ipynb
     """
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+class ConceptMasks(nn.Module):
+    """One mask per concept over the embedding's dimensions (Conditional Similarity Networks).
+
+    A concept ``s`` compares two clips by the masked embeddings ``f(x) * m_s``, so each concept
+    has a sub-space of its own: the embedding is *disentangled*.
+
+    * Fixed masks (``learned=False``) are disjoint blocks of equal size, as 0/1 vectors: with
+      4 concepts and 256 dimensions, concept ``i`` owns dimensions ``[64 i, 64 (i + 1))``.
+    * Learned masks (``learned=True``) are parameters trained with the network, as in CSN:
+      the stored weights start at the fixed blocks plus Gaussian noise of standard deviation
+      ``noise``, and the mask is their ReLU, so a mask is never negative (a negative weight
+      would flip a dimension, not down-weight it). Weights that fall below zero stop getting
+      gradients, which is how the masks can become sparse.
+
+    Args:
+        concepts: Names of the concepts, in the order of their blocks, e.g.
+            ``mlcourse.data.CONCEPTS``.
+        embedding_dim: D, size of the complete embedding; for fixed masks a multiple of the
+            number of concepts.
+        learned: Train the masks rather than fixing them.
+        noise: Standard deviation of the initial noise of learned masks (>= 0).
+
+    Raises:
+        ValueError: If ``concepts`` is empty or repeats a name, ``embedding_dim`` is not
+            positive, or (fixed masks) it is not divisible by the number of concepts.
+
+    Example:
+        >>> masks = ConceptMasks(["genre", "mood"], embedding_dim=4)
+        >>> masks.mask("mood")
+        tensor([0., 0., 1., 1.])
+
+    Taught in notebooks/06_disentangled.ipynb
+    """
+
+    def __init__(self, concepts, embedding_dim, learned=False, *, noise=0.1):
+        super().__init__()
+        self.concepts = _checked_concepts(concepts)
+        self.embedding_dim, self.learned = int(embedding_dim), bool(learned)
+        n_concepts = len(self.concepts)
+        if self.embedding_dim < 1:
+            raise ValueError(f"embedding_dim must be a positive int, got {embedding_dim!r}")
+        if self.embedding_dim % n_concepts and not self.learned:
+            raise ValueError(
+                f"fixed masks split embedding_dim={self.embedding_dim} into {n_concepts} equal "
+                f"blocks: choose a multiple of {n_concepts}, or use learned=True"
+            )
+        if not noise >= 0:
+            raise ValueError(f"noise must be >= 0, got {noise!r}")
+        # Learned masks with a D that is not a multiple of S start from blocks of D // S.
+        self.block_size = self.embedding_dim // n_concepts
+        owner = torch.arange(self.embedding_dim) // max(self.block_size, 1)
+        blocks = (owner[None, :] == torch.arange(n_concepts)[:, None]).float()
+        if self.learned:
+            self.weights = nn.Parameter(blocks + noise * torch.randn_like(blocks))
+        else:
+            self.register_buffer("fixed_masks", blocks)
+
+    def masks(self):
+        """All masks: (S, D) tensor, row ``i`` for ``concepts[i]``, entries >= 0.
+
+        Taught in notebooks/06_disentangled.ipynb
+        """
+        return F.relu(self.weights) if self.learned else self.fixed_masks
+
+    def mask(self, concept):
+        """The mask of one concept: (D,) tensor (differentiable for learned masks).
+
+        Raises:
+            ValueError: If the concept is unknown.
+
+        Taught in notebooks/06_disentangled.ipynb
+        """
+        return self.masks()[self.index(concept)]
+
+    def index(self, concept):
+        """Position of ``concept`` in :attr:`concepts` (its row of :meth:`masks`).
+
+        Raises:
+            ValueError: If the concept is unknown; the message lists the known ones.
+
+        Taught in notebooks/06_disentangled.ipynb
+        """
+        if concept not in self.concepts:
+            raise ValueError(f"unknown concept {concept!r}: the masks know {self.concepts}")
+        return self.concepts.index(concept)
+
+    def block(self, concept):
+        """The dimensions a fixed mask selects, as a slice: ``embeddings[:, masks.block(c)]``.
+
+        Raises:
+            ValueError: If the masks are learned (they have no block), or the concept is
+                unknown.
+
+        Taught in notebooks/06_disentangled.ipynb
+        """
+        if self.learned:
+            raise ValueError("learned masks weight every dimension and have no block: "
+                             "use forward(embeddings, concept) or mask(concept)")
+        start = self.index(concept) * self.block_size
+        return slice(start, start + self.block_size)
+
+    def forward(self, embeddings, concept):
+        """The embeddings seen by one concept: ``embeddings * mask(concept)``.
+
+        Args:
+            embeddings: (B, D) float tensor.
+            concept: One of :attr:`concepts`.
+
+        Returns:
+            (B, D) tensor in the dtype of ``embeddings``, zero (fixed masks) or down-weighted
+            (learned masks) outside the concept's dimensions.
+
+        Raises:
+            ValueError: If ``embeddings`` is not (B, D), or the concept is unknown.
+
+        Taught in notebooks/06_disentangled.ipynb
+        """
+        if embeddings.dim() != 2 or embeddings.shape[1] != self.embedding_dim:
+            raise ValueError(f"expected embeddings of shape (batch, {self.embedding_dim}), got "
+                             f"{tuple(embeddings.shape)}")
+        return embeddings * self.mask(concept).to(embeddings.dtype)
+
+    def extra_repr(self):
+        return (f"concepts={self.concepts}, embedding_dim={self.embedding_dim}, "
+                f"learned={self.learned}")
+
+
+def _checked_concepts(concepts):
+    """The concept names as a list of distinct strings (ValueError otherwise)."""
+    if isinstance(concepts, str):
+        raise ValueError(f"concepts must be a sequence of names, got the string {concepts!r}: "
+                         f"wrap it in a list")
+    concepts = list(concepts)
+    if not concepts or len(set(concepts)) != len(concepts):
+        raise ValueError(f"concepts must be distinct names, at least one, got {concepts!r}")
+    return concepts

@@ -8,13 +8,18 @@ and many of different ones. The samplers here build batches on purpose:
   clip has K - 1 positives and (P - 1) K negatives in its batch: what online mining needs;
 - :class:`PairBatches` draws pairs, half of them of the same class (for a Siamese net);
 - :class:`TripletBatches` draws (anchor, positive, negative) triplets at random (the offline
-  alternative to mining).
+  alternative to mining);
+- :class:`ConceptBalancedBatches` draws P x K batches of one concept after the other (genre,
+  mood, ...), for a loss per concept (disentangled models);
+- :class:`TrackBatches` draws P tracks x K clips of each, clips of one track far enough apart
+  not to overlap, for track regularization (same-track clips as positives).
 
 Each is an iterable of index arrays, one per batch, and draws an epoch from a generator
 seeded by ``(seed, epoch)``: call ``set_epoch(epoch)`` before iterating (the training loop
 does) to get a new, reproducible epoch each time.
 
-Taught in notebooks/03_siamese_contrastive.ipynb and notebooks/04_triplet_mining.ipynb
+Taught in notebooks/03_siamese_contrastive.ipynb, notebooks/04_triplet_mining.ipynb and
+notebooks/06_disentangled.ipynb
 """
 
 from __future__ import annotations
@@ -213,3 +218,158 @@ def triplet_thirds(batch):
     """Split a :class:`TripletBatches` batch (or its embeddings) into anchors, positives, negatives."""
     third = len(batch) // 3
     return batch[:third], batch[third:2 * third], batch[2 * third:]
+
+
+class ConceptBalancedBatches(_EpochSampler):
+    """P x K batches of one concept after the other: batch ``i`` balances concept ``i mod S``.
+
+    Batch ``i`` of an epoch draws ``classes_per_batch`` classes of concept ``i mod S`` and
+    ``samples_per_class`` clips of each, as :class:`ClassBalancedBatches` does for that
+    concept's column. So the chosen concept surely has positives (K - 1 per clip) and
+    negatives in the batch; the other concepts have them only by chance (often, with few
+    classes; a concept loss with no positives in a batch adds nothing). Over S batches in a
+    row every concept gets its balanced batch once.
+
+    Args:
+        labels: (N, S) class codes (or labels) of every clip, one column per concept.
+        classes_per_batch: P, at most the number of classes of every concept.
+        samples_per_class: K, at least 2.
+        batches_per_epoch: ``None`` gives ``N // (P K)`` batches (at least S, one per concept).
+        seed: Seed of the draws (with the epoch, see :meth:`set_epoch`).
+
+    Raises:
+        ValueError: If ``labels`` is not a non-empty (N, S) array, or P or K does not fit
+            a concept (the message names its column).
+
+    Example:
+        >>> labels = [[0, 0], [0, 1], [1, 0], [1, 1]]
+        >>> sampler = ConceptBalancedBatches(labels, 2, 2, seed=0)
+        >>> [sampler.concept_of_batch(i) for i in range(len(sampler))]
+        [0, 1]
+
+    Taught in notebooks/06_disentangled.ipynb
+    """
+
+    def __init__(self, labels, classes_per_batch, samples_per_class, batches_per_epoch=None,
+                 seed=0):
+        labels = np.asarray(labels)
+        if labels.ndim != 2 or labels.shape[0] == 0 or labels.shape[1] == 0:
+            raise ValueError(f"labels must be a non-empty (clips, concepts) array, one column "
+                             f"per concept, got shape {labels.shape}")
+        # The base class checks batches_per_epoch and keeps the seed; the draws themselves
+        # are those of one ClassBalancedBatches per concept.
+        super().__init__(labels[:, 0], batches_per_epoch, seed)
+        self.per_concept = [self._concept_sampler(labels, column, classes_per_batch,
+                                                  samples_per_class)
+                            for column in range(labels.shape[1])]
+        self.batch_size = self.per_concept[0].batch_size
+
+    @staticmethod
+    def _concept_sampler(labels, column, classes_per_batch, samples_per_class):
+        try:
+            return ClassBalancedBatches(labels[:, column], classes_per_batch, samples_per_class)
+        except ValueError as error:
+            raise ValueError(f"concept column {column}: {error}") from error
+
+    def __len__(self):
+        return self.batches_per_epoch or max(len(self.per_concept),
+                                             len(self.codes) // self.batch_size)
+
+    def concept_of_batch(self, index):
+        """The concept column that batch ``index`` of an epoch balances: ``index mod S``.
+
+        Taught in notebooks/06_disentangled.ipynb
+        """
+        return index % len(self.per_concept)
+
+    def __iter__(self):
+        rng = self._generator()
+        for index in range(len(self)):
+            yield self.per_concept[self.concept_of_batch(index)]._draw_batch(rng)
+
+
+class TrackBatches(_EpochSampler):
+    """Batches of ``tracks_per_batch`` tracks x ``clips_per_track`` clips that do not overlap.
+
+    For track regularization: the clips of one track are positives of each other, clips of
+    other tracks negatives. Neighbouring clips of a track overlap (by up to half their length),
+    and an overlapping pair shares audio, which makes it a trivial positive; so the clips drawn
+    from one track are at least ``min_gap`` clip positions apart (``min_gap=2`` skips the
+    neighbours of a clip with 50% overlap).
+
+    Tracks that do not hold ``clips_per_track`` clips that far apart (e.g. tracks of 3 clips,
+    ``clips_per_track=3`` and ``min_gap=2``) are skipped; :attr:`usable_tracks` lists those
+    kept. A track's clips are drawn one after the other, in order of position, each uniformly
+    among those far enough from the previous one that leave room for the rest: every draw
+    succeeds, though not every spaced set is equally likely.
+
+    Args:
+        track_ids: (N,) track (version) id of every clip.
+        clip_positions: (N,) integer position of every clip in its track (``meta.clip``).
+        tracks_per_batch: P, tracks in a batch, at least 2 (a clip needs negatives).
+        clips_per_track: K, clips of each track in a batch, at least 2.
+        min_gap: Smallest difference of positions between two clips of a track, >= 1.
+        batches_per_epoch: ``None`` gives ``N // (P K)`` batches.
+        seed: Seed of the draws.
+
+    Raises:
+        ValueError: If the arrays differ in length or positions are not integers, a number is
+            out of range, or fewer than P tracks are usable.
+
+    Taught in notebooks/06_disentangled.ipynb
+    """
+
+    def __init__(self, track_ids, clip_positions, tracks_per_batch, clips_per_track=2,
+                 min_gap=2, batches_per_epoch=None, seed=0):
+        super().__init__(track_ids, batches_per_epoch, seed)
+        positions = np.asarray(clip_positions)
+        if positions.shape != self.codes.shape or not np.issubdtype(positions.dtype, np.integer):
+            raise ValueError(f"clip_positions must be (N,) integers like track_ids "
+                             f"{self.codes.shape}, got {positions.dtype} {positions.shape}")
+        self.tracks_per_batch, self.clips_per_track = int(tracks_per_batch), int(clips_per_track)
+        self.min_gap = int(min_gap)
+        if self.tracks_per_batch < 2 or self.clips_per_track < 2 or self.min_gap < 1:
+            raise ValueError(f"need tracks_per_batch >= 2, clips_per_track >= 2 and min_gap >= 1, "
+                             f"got {tracks_per_batch!r}, {clips_per_track!r}, {min_gap!r}")
+        # Each track's clips sorted by position, and how many spaced clips fit from each on.
+        self.sorted_members = [m[np.argsort(positions[m], kind="stable")] for m in self.members]
+        self.positions = positions
+        self.room = [self._spaced_counts(positions[m]) for m in self.sorted_members]
+        self.usable_tracks = np.flatnonzero([r.max() >= self.clips_per_track
+                                             for r in self.room])
+        if len(self.usable_tracks) < self.tracks_per_batch:
+            raise ValueError(
+                f"only {len(self.usable_tracks)} tracks hold {self.clips_per_track} clips at least "
+                f"{self.min_gap} positions apart, fewer than tracks_per_batch="
+                f"{self.tracks_per_batch}: lower clips_per_track, min_gap or tracks_per_batch")
+
+    def _spaced_counts(self, sorted_positions):
+        """For each clip, the most clips ``min_gap`` apart that start with it (greedily)."""
+        counts = np.zeros(len(sorted_positions), dtype=np.int64)
+        for j in range(len(sorted_positions) - 1, -1, -1):
+            following = np.searchsorted(sorted_positions, sorted_positions[j] + self.min_gap)
+            counts[j] = 1 + (counts[following] if following < len(counts) else 0)
+        return counts
+
+    @property
+    def batch_size(self):
+        return self.tracks_per_batch * self.clips_per_track
+
+    def __len__(self):
+        return self.batches_per_epoch or max(1, len(self.codes) // self.batch_size)
+
+    def _draw_batch(self, rng):
+        tracks = rng.choice(self.usable_tracks, self.tracks_per_batch, replace=False)
+        return np.concatenate([self._draw_spaced_clips(rng, track) for track in tracks])
+
+    def _draw_spaced_clips(self, rng, track):
+        """``clips_per_track`` clips of ``track``, in order, each ``min_gap`` after the last."""
+        members, room = self.sorted_members[track], self.room[track]
+        positions = self.positions[members]
+        chosen, earliest = [], positions[0]
+        for still_needed in range(self.clips_per_track, 0, -1):
+            candidates = np.flatnonzero((positions >= earliest) & (room >= still_needed))
+            pick = candidates[rng.integers(len(candidates))]
+            chosen.append(members[pick])
+            earliest = positions[pick] + self.min_gap
+        return np.asarray(chosen)
