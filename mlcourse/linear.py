@@ -38,6 +38,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
+from .checks import named_device, require_positive_int
+
 __all__ = ["LDA", "LMNN", "class_covariances", "find_target_neighbors", "lmnn_loss"]
 
 BLOCK_BYTES = 64 * 2**20
@@ -150,7 +152,7 @@ class LDA(TransformerMixin, BaseEstimator):
     def _checked_n_components(self, max_components, n_features):
         if self.n_components is None:
             return max_components
-        _require_positive_int(self.n_components, "n_components")
+        require_positive_int(self.n_components, "n_components")
         if self.n_components > max_components:
             raise ValueError(
                 f"n_components={self.n_components} is too large: LDA finds at most "
@@ -234,7 +236,7 @@ def find_target_neighbors(X, y, n_neighbors=3):
     Taught in notebooks/02_lmnn.ipynb
     """
     X, y = np.asarray(X), np.asarray(y)
-    _require_positive_int(n_neighbors, "n_neighbors")
+    require_positive_int(n_neighbors, "n_neighbors")
     _require_class_sizes(y, n_neighbors)
     targets = np.empty((len(X), n_neighbors), dtype=np.int64)
     for label in np.unique(y):
@@ -580,8 +582,8 @@ class LMNN(TransformerMixin, BaseEstimator):
         return X @ self.components_.T
 
     def _check_parameters(self):
-        _require_positive_int(self.n_neighbors, "n_neighbors")
-        _require_positive_int(self.max_iter, "max_iter")
+        require_positive_int(self.n_neighbors, "n_neighbors")
+        require_positive_int(self.max_iter, "max_iter")
         if not self.margin > 0:
             raise ValueError(f"margin must be a number > 0, got {self.margin!r}")
         if not 0 <= self.push_weight <= 1:
@@ -592,7 +594,7 @@ class LMNN(TransformerMixin, BaseEstimator):
     def _n_components(self, n_features):
         if self.n_components is None:
             return n_features
-        _require_positive_int(self.n_components, "n_components")
+        require_positive_int(self.n_components, "n_components")
         if self.n_components > n_features:
             raise ValueError(
                 f"n_components={self.n_components} is larger than the number of features "
@@ -704,37 +706,10 @@ def _lbfgs_iterations(optimizer):
 
 
 def _resolve_device(device):
-    """The torch device to fit on.
-
-    Args:
-        device: ``None`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"mps"``,
-            another torch device string, or a ``torch.device``.
-
-    Returns:
-        A ``torch.device``.
-
-    Raises:
-        ValueError: If the name is not a device, or that device is not available here.
-    """
+    """The torch device to fit on: CUDA when available for ``None``, else the one named."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError) as error:
-        raise ValueError(
-            f"device must be 'cpu', 'cuda', 'mps', a torch.device or None, got {device!r}"
-        ) from error
-    available = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}
-    if device.type in available and not available[device.type]():
-        raise ValueError(
-            f"device={device.type!r} is not available on this machine: use 'cpu' or None"
-        )
-    return device
-
-
-def _require_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return named_device(device)
 
 
 def _require_two_classes(classes, estimator_name):

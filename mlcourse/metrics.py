@@ -54,6 +54,8 @@ import pandas as pd
 import torch
 from scipy.stats import rankdata
 
+from .checks import named_device, require_positive_int
+
 __all__ = [
     "class_centroids",
     "concept_triplet_accuracy",
@@ -204,7 +206,7 @@ class _Search:
 
     def top_k(self, k):
         """(Q, k) best scores and their (Q, k) int64 gallery indices, best first."""
-        _require_positive_int(k, "k")
+        require_positive_int(k, "k")
         if k > self.n_candidates:
             less_self = ", less the query itself" if self.exclude_self else ""
             raise ValueError(
@@ -276,7 +278,7 @@ def _rows_per_block(n_gallery, bytes_per_entry):
 def _checked_block_size(block_size, n_gallery, bytes_per_entry):
     if block_size is None:
         return _rows_per_block(n_gallery, bytes_per_entry)
-    _require_positive_int(block_size, "block_size")
+    require_positive_int(block_size, "block_size")
     return block_size
 
 
@@ -705,16 +707,7 @@ def _resolve_device(device, queries):
     """The torch device to compute on: ``device``, or else the queries' own device."""
     if device is None:
         return queries.device if isinstance(queries, torch.Tensor) else torch.device("cpu")
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError) as error:
-        raise ValueError(
-            f"device must be 'cpu', 'cuda', 'mps', a torch.device or None, got {device!r}"
-        ) from error
-    available = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}
-    if device.type in available and not available[device.type]():
-        raise ValueError(f"device={device.type!r} is not available on this machine: use 'cpu'.")
-    return device
+    return named_device(device)
 
 
 def _encoded_labels(search, labels, gallery_labels, names=("labels", "gallery_labels")):
@@ -779,7 +772,7 @@ def _checked_ks(ks):
     if not ks:
         raise ValueError("ks must hold at least one k, e.g. ks=(1, 2, 4, 8).")
     for k in ks:
-        _require_positive_int(k, "each k in ks")
+        require_positive_int(k, "each k in ks")
     return tuple(dict.fromkeys(int(k) for k in ks))
 
 
@@ -787,10 +780,6 @@ def _require_choice(value, choices, name):
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
 
-
-def _require_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 # --------------------------------------------------------------------------------------------

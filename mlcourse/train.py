@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .checks import named_device
+
 
 @dataclass
 class TrainingHistory:
@@ -78,14 +80,7 @@ def choose_device(device=None):
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError) as error:
-        raise ValueError(f"device must be 'cpu', 'cuda', 'mps' or None, got {device!r}") from error
-    available = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}
-    if device.type in available and not available[device.type]():
-        raise ValueError(f"device {device.type!r} is not available on this machine: use None or 'cpu'")
-    return device
+    return named_device(device)
 
 
 def seed_everything(seed):

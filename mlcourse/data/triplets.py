@@ -35,6 +35,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from ..checks import require_positive_int
 from .build import CONCEPTS
 
 __all__ = ["NoTripletsError", "sample_all_concept_triplets", "sample_concept_triplets"]
@@ -75,7 +76,7 @@ def sample_concept_triplets(meta, concept, n_triplets, seed=0, controlled=False,
     Taught in notebooks/06_disentangled.ipynb
     """
     codes = _concept_codes(meta, concept, concepts)
-    _require_positive_int(n_triplets, "n_triplets")
+    require_positive_int(n_triplets, "n_triplets")
     others = [codes[other] for other in concepts if other != concept]
     context = _group_codes(others if controlled else [], len(meta))
     label, piece = codes[concept], codes["piece_id"]
@@ -264,8 +265,3 @@ def _nesting_hint(concept, codes):
         f"{concept}), so a negative that agrees on it cannot differ in {concept}: leave it out "
         f"of the concepts to control for (argument concepts)."
     )
-
-
-def _require_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")

@@ -1,0 +1,46 @@
+"""Argument checks shared by the package's modules, with errors a learner can act on."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def require_positive_int(value, name):
+    """Raise a ValueError unless ``value`` is an int (not a bool) of at least 1.
+
+    Args:
+        value: The argument to check.
+        name: Its name, for the message.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def named_device(device):
+    """The ``torch.device`` a user named, checked to exist on this machine.
+
+    Each caller decides what ``None`` means (CUDA when present, the data's own device, ...);
+    this handles every other value.
+
+    Args:
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, or a ``torch.device``.
+
+    Returns:
+        A ``torch.device``.
+
+    Raises:
+        ValueError: If the name is not a device, or that device is not available here.
+    """
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(
+            f"device must be 'cpu', 'cuda', 'mps', a torch.device or None, got {device!r}"
+        ) from error
+    available = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}
+    if device.type in available and not available[device.type]():
+        raise ValueError(
+            f"device={device.type!r} is not available on this machine: use 'cpu' or None"
+        )
+    return device
