@@ -673,6 +673,11 @@ def proxy_nca_loss(embeddings, labels, proxies, softmax_scale=1.0, multi_label=F
     Taught in notebooks/05_classification_and_proxies.ipynb
     """
     logits = proxy_nca_logits(embeddings, proxies, softmax_scale)
+    return _proxy_nca_loss_of_logits(logits, labels, multi_label)
+
+
+def _proxy_nca_loss_of_logits(logits, labels, multi_label):
+    """:func:`proxy_nca_loss` from its (B, C) logits, so a caller can reuse them."""
     if not multi_label:
         return logits_loss(logits, labels)
     positive = check_class_labels(labels, *logits.shape, True, logits.device).bool()
@@ -943,11 +948,8 @@ class ProxyNCALoss(torch.nn.Module):
 
         Taught in notebooks/05_classification_and_proxies.ipynb
         """
-        _require_embeddings(embeddings, "embeddings")
-        proxies = self.proxies.to(embeddings)
-        loss = proxy_nca_loss(embeddings, labels, proxies, self.softmax_scale, self.multi_label)
-        with torch.no_grad():
-            logits = proxy_nca_logits(embeddings, proxies, self.softmax_scale)
+        logits = self.logits(embeddings)
+        loss = _proxy_nca_loss_of_logits(logits, labels, self.multi_label)
         self.last_stats = _class_vector_stats(loss, logits, labels, self.multi_label)
         return loss
 
