@@ -21,8 +21,14 @@ For disentangled embeddings, :class:`ConceptMasks` holds one mask per concept (g
 only on the dimensions its mask selects, either a fixed block of its own or a learned,
 non-negative weighting of all dimensions.
 
-Taught in notebooks/03_siamese_contrastive.ipynb (the network) and
-notebooks/06_disentangled.ipynb (the masks)
+Self-supervised training (Bretan & Heck, 2019) adds two small judges that look at embeddings:
+:class:`Discriminator`, a multi-layer perceptron that scores one vector (real Gaussian sample
+or an embedding?), and :class:`AdjacencyDiscriminator`, which scores a pair (adjacent clips or
+not?).
+
+Taught in notebooks/03_siamese_contrastive.ipynb (the network),
+notebooks/06_disentangled.ipynb (the masks) and notebooks/08_self_supervised.ipynb (the
+discriminators)
 """
 
 from __future__ import annotations
@@ -119,6 +125,66 @@ def count_parameters(model):
     Taught in notebooks/03_siamese_contrastive.ipynb
     """
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+class Discriminator(nn.Module):
+    """A small multi-layer perceptron that scores vectors: (B, in_features) -> (B,) logits.
+
+    Args:
+        in_features: Length of the vectors it scores.
+        hidden: Width of each hidden layer.
+        n_hidden: Number of hidden layers (Linear + LeakyReLU each).
+
+    Example:
+        >>> Discriminator(8)(torch.zeros(3, 8)).shape
+        torch.Size([3])
+
+    Taught in notebooks/08_self_supervised.ipynb
+    """
+
+    def __init__(self, in_features, hidden=64, n_hidden=2):
+        super().__init__()
+        if int(in_features) < 1 or int(hidden) < 1 or int(n_hidden) < 0:
+            raise ValueError(f"need in_features >= 1, hidden >= 1 and n_hidden >= 0, got "
+                             f"{in_features!r}, {hidden!r}, {n_hidden!r}")
+        layers, width = [], int(in_features)
+        for _ in range(int(n_hidden)):
+            layers += [nn.Linear(width, int(hidden)), nn.LeakyReLU(0.2)]
+            width = int(hidden)
+        self.layers = nn.Sequential(*layers, nn.Linear(width, 1))
+        self.in_features = int(in_features)
+
+    def forward(self, vectors):
+        """Args: vectors: (B, in_features). Returns: (B,) logits (> 0 means "real" / "yes")."""
+        if vectors.dim() != 2 or vectors.shape[1] != self.in_features:
+            raise ValueError(f"expected vectors of shape (batch, {self.in_features}), got {tuple(vectors.shape)}")
+        return self.layers(vectors).squeeze(1)
+
+
+class AdjacencyDiscriminator(nn.Module):
+    """Says whether two clips are adjacent from their embeddings: (B, D), (B, D) -> (B,) logits.
+
+    It sees the pair as ``[a * b, |a - b|]``, which does not depend on the order of the two
+    clips, through a *small* :class:`Discriminator`: Bretan & Heck keep this judge weak on
+    purpose, so that the embedding network has to do the work of telling related clips from
+    unrelated ones.
+
+    Args:
+        embedding_dim: D, size of the embeddings.
+        hidden: Width of the discriminator's one hidden layer.
+
+    Taught in notebooks/08_self_supervised.ipynb
+    """
+
+    def __init__(self, embedding_dim, hidden=32):
+        super().__init__()
+        self.judge = Discriminator(2 * int(embedding_dim), hidden=hidden, n_hidden=1)
+
+    def forward(self, first, second):
+        """Args: first, second: (B, D) embeddings. Returns: (B,) logits of "adjacent"."""
+        if first.shape != second.shape:
+            raise ValueError(f"the two embeddings differ in shape: {tuple(first.shape)} vs {tuple(second.shape)}")
+        return self.judge(torch.cat([first * second, (first - second).abs()], dim=1))
 
 
 class ConceptMasks(nn.Module):

@@ -12,14 +12,18 @@ and many of different ones. The samplers here build batches on purpose:
 - :class:`ConceptBalancedBatches` draws P x K batches of one concept after the other (genre,
   mood, ...), for a loss per concept (disentangled models);
 - :class:`TrackBatches` draws P tracks x K clips of each, clips of one track far enough apart
-  not to overlap, for track regularization (same-track clips as positives).
+  not to overlap, for track regularization (same-track clips as positives);
+- :class:`RandomBatches` draws clips at random, no labels needed (self-supervised methods that
+  make their own positives, e.g. two augmented views of each clip);
+- :class:`AdjacentPairBatches` draws clips and the clip that follows each in its recording:
+  adjacency as the only supervision.
 
 Each is an iterable of index arrays, one per batch, and draws an epoch from a generator
 seeded by ``(seed, epoch)``: call ``set_epoch(epoch)`` before iterating (the training loop
 does) to get a new, reproducible epoch each time.
 
-Taught in notebooks/03_siamese_contrastive.ipynb, notebooks/04_triplet_mining.ipynb and
-notebooks/06_disentangled.ipynb
+Taught in notebooks/03_siamese_contrastive.ipynb, notebooks/04_triplet_mining.ipynb,
+notebooks/06_disentangled.ipynb and notebooks/08_self_supervised.ipynb
 """
 
 from __future__ import annotations
@@ -373,3 +377,84 @@ class TrackBatches(_EpochSampler):
             chosen.append(members[pick])
             earliest = positions[pick] + self.min_gap
         return np.asarray(chosen)
+
+
+class RandomBatches(_EpochSampler):
+    """Batches of ``batch_size`` distinct clips drawn at random, without labels.
+
+    Args:
+        n_items: Number of clips to draw from (indices 0 .. n_items - 1).
+        batch_size: Clips per batch, at most ``n_items``.
+        batches_per_epoch: ``None`` gives about one pass over the data, ``n_items // batch_size``.
+        seed: Seed of the draws.
+
+    Taught in notebooks/07_cross_modal.ipynb and notebooks/08_self_supervised.ipynb
+    """
+
+    def __init__(self, n_items, batch_size, batches_per_epoch=None, seed=0):
+        n_items, batch_size = int(n_items), int(batch_size)
+        if not 1 <= batch_size <= n_items:
+            raise ValueError(f"batch_size must be between 1 and n_items={n_items}, got {batch_size}")
+        super().__init__(np.zeros(n_items, dtype=np.int64), batches_per_epoch, seed)
+        self.batch_size = batch_size
+
+    def __len__(self):
+        return self.batches_per_epoch or max(1, len(self.codes) // self.batch_size)
+
+    def _draw_batch(self, rng):
+        return rng.choice(len(self.codes), self.batch_size, replace=False)
+
+
+class AdjacentPairBatches(_EpochSampler):
+    """Batches of clips and their successors: ``[a_1 .. a_B, next(a_1) .. next(a_B)]``.
+
+    Adjacency is the supervision of Bretan & Heck (2019): a clip and the one that follows it in
+    the same recording are taken as similar, with no label at all. Split a batch with
+    :func:`pair_halves` into the queries and their adjacent positives; the other queries'
+    positives serve as negatives. With ``groups`` (the recording of each clip), the queries of
+    a batch come from different recordings, so no negative is a clip of the query's own
+    recording.
+
+    Args:
+        next_index: (N,) index of the clip that follows each clip, -1 for the last of its
+            recording (``ClipDataset.next_index``).
+        pairs_per_batch: B, pairs per batch.
+        groups: Optional (N,) recording id of every clip; if given, the B queries of a batch
+            come from B different recordings.
+        batches_per_epoch: ``None`` gives ``(clips with a successor) // B`` batches.
+        seed: Seed of the draws.
+
+    Taught in notebooks/08_self_supervised.ipynb
+    """
+
+    def __init__(self, next_index, pairs_per_batch, groups=None, batches_per_epoch=None, seed=0):
+        next_index = np.asarray(next_index)
+        if next_index.ndim != 1 or not np.issubdtype(next_index.dtype, np.integer):
+            raise ValueError(f"next_index must be a 1-D integer array, got {next_index.dtype} {next_index.shape}")
+        if next_index.max(initial=-1) >= len(next_index) or next_index.min(initial=-1) < -1:
+            raise ValueError("next_index holds indices outside 0 .. N - 1 (and -1 for 'none')")
+        groups = np.zeros(len(next_index), dtype=np.int64) if groups is None else np.asarray(groups)
+        if groups.shape != next_index.shape:
+            raise ValueError(f"groups must have one entry per clip {next_index.shape}, got {groups.shape}")
+        self.next_index = next_index
+        self.anchors = np.flatnonzero(next_index >= 0)
+        super().__init__(groups[self.anchors], batches_per_epoch, seed)
+        self.pairs_per_batch = int(pairs_per_batch)
+        self.one_per_group = len(self.classes) > 1
+        available = len(self.classes) if self.one_per_group else len(self.anchors)
+        if not 2 <= self.pairs_per_batch <= available:
+            what = "recordings" if self.one_per_group else "clips with a successor"
+            raise ValueError(f"pairs_per_batch must be between 2 and the {available} {what}, "
+                             f"got {pairs_per_batch!r}")
+
+    def __len__(self):
+        return self.batches_per_epoch or max(1, len(self.anchors) // self.pairs_per_batch)
+
+    def _draw_batch(self, rng):
+        if self.one_per_group:  # one query from each of B different recordings
+            groups = rng.choice(len(self.classes), self.pairs_per_batch, replace=False)
+            queries = np.array([self.members[g][rng.integers(len(self.members[g]))] for g in groups])
+        else:
+            queries = rng.choice(len(self.anchors), self.pairs_per_batch, replace=False)
+        queries = self.anchors[queries]
+        return np.concatenate([queries, self.next_index[queries]])

@@ -1,0 +1,261 @@
+"""Self-supervised metric learning: supervision made from the data itself.
+
+No label is used for training here. The positives come from the music:
+
+- **adjacency** (Bretan & Heck, ISMIR 2019): a clip and the clip that follows it in the same
+  recording are taken as similar, any two clips of other recordings as not;
+- **augmentation** (SimCLR, Chen et al. 2020): two randomly altered copies ("views") of one
+  clip are similar (see :mod:`mlcourse.augment` and :func:`mlcourse.losses.nt_xent_loss`).
+
+Bretan & Heck train adjacency in two ways, and both fit the embedding to a Gaussian prior with
+an adversary, as an adversarial autoencoder does:
+
+- **A-DSSM**: the DSSM softmax over similarities ``1 / (1 + distance)`` of a query to its
+  adjacent clip and to negatives (:func:`mlcourse.losses.adjacency_dssm_loss`), plus the prior;
+- **A-AdjD**: a *small* discriminator learns to tell adjacent pairs from other pairs
+  (:class:`AdjacencyDiscriminatorLoss`); in a second stage the prior is added.
+
+The prior (:class:`GaussianPrior`) keeps the network from meeting the similarity constraint
+cheaply, by spreading everything apart, and so keeps the examples hard: the paper's "ratio of
+easy to hard examples" is measured by :func:`mlcourse.losses.easy_negative_fraction`, which the
+training steps here record at every step.
+
+The steps plug into the one training loop, :func:`mlcourse.train.train`, as its ``step``
+argument. :func:`evaluate_embedding` then asks what the embedding learned without labels:
+k-NN and a linear probe on each concept, and version identification.
+
+Taught in notebooks/08_self_supervised.ipynb
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from .data.samplers import pair_halves
+from .losses import easy_negative_fraction
+from .metrics import knn_accuracy, mean_average_precision
+from .models import AdjacencyDiscriminator, Discriminator
+
+
+class GaussianPrior:
+    """An adversary that pushes embeddings towards a standard Gaussian distribution.
+
+    A :class:`~mlcourse.models.Discriminator` learns to tell samples of N(0, I) ("real") from
+    embeddings ("fake"); the embedding network learns to fool it. The discriminator has its
+    own optimiser and is trained here, one step per training step, on embeddings detached from
+    the network; its parameters are deliberately *not* given to the training loop's optimiser,
+    which would otherwise help the network and the discriminator in the same direction.
+
+    Args:
+        embedding_dim: D, size of the embeddings.
+        hidden: Width of the discriminator's hidden layers.
+        lr: Learning rate of the discriminator's Adam optimiser.
+        seed: Seed of the Gaussian samples and of the discriminator's initial weights.
+
+    Attributes:
+        discriminator_losses: The discriminator's loss at each of its steps.
+
+    Taught in notebooks/08_self_supervised.ipynb
+    """
+
+    def __init__(self, embedding_dim, hidden=64, lr=1e-3, seed=0):
+        generator = torch.Generator().manual_seed(int(seed))
+        with torch.random.fork_rng():
+            torch.manual_seed(int(seed))
+            self.discriminator = Discriminator(int(embedding_dim), hidden=hidden)
+        self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=lr)
+        self.generator = generator
+        self.discriminator_losses = []
+
+    def _real_samples(self, like):
+        """Samples of N(0, I) shaped like ``like``, drawn on the CPU (reproducible), then moved."""
+        return torch.randn(like.shape, generator=self.generator).to(like.device, like.dtype)
+
+    def discriminator_step(self, embeddings):
+        """One step of the discriminator: real Gaussian samples -> 1, embeddings -> 0."""
+        self.discriminator.to(embeddings.device).train()
+        fake = embeddings.detach().float()
+        real = self._real_samples(fake)
+        logits = self.discriminator(torch.cat([real, fake]))
+        targets = torch.cat([torch.ones(len(real)), torch.zeros(len(fake))]).to(logits.device)
+        loss = F.binary_cross_entropy_with_logits(logits, targets)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        self.discriminator_losses.append(loss.item())
+        return loss.detach()
+
+    def encoder_loss(self, embeddings):
+        """The network's adversarial loss: how badly its embeddings fail to pass for "real".
+
+        The non-saturating form of GANs, ``-log D(z)``: strong gradients while the
+        discriminator still wins easily.
+        """
+        self.discriminator.to(embeddings.device)
+        logits = self.discriminator(embeddings.float())
+        return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+
+
+class AdjacencyDiscriminatorLoss(torch.nn.Module):
+    """A-AdjD's adjacency loss: a small discriminator tells adjacent pairs from others.
+
+    Each query is paired with its own positive (label 1) and with the positive of the next
+    query in the batch (label 0: another recording, when the batch was drawn with one query per
+    recording); the loss is the binary cross-entropy of the discriminator's logits. The
+    discriminator is a parameter of this loss, so the training loop trains it together with
+    the embedding network.
+
+    Args:
+        embedding_dim: D, size of the embeddings.
+        hidden: Width of the discriminator's hidden layer (keep it small).
+
+    Attributes:
+        last_accuracy: Fraction of the last batch's pairs the discriminator got right.
+
+    Taught in notebooks/08_self_supervised.ipynb
+    """
+
+    def __init__(self, embedding_dim, hidden=32):
+        super().__init__()
+        self.discriminator = AdjacencyDiscriminator(embedding_dim, hidden=hidden)
+        self.last_accuracy = float("nan")
+
+    def forward(self, queries, positives):
+        if len(queries) < 2:
+            raise ValueError("the adjacency discriminator needs at least 2 pairs per batch for negatives")
+        negatives = positives.roll(1, dims=0)  # query i against query i-1's positive
+        logits = torch.cat([self.discriminator(queries, positives), self.discriminator(queries, negatives)])
+        targets = torch.cat([torch.ones(len(queries)), torch.zeros(len(queries))]).to(logits.device)
+        self.last_accuracy = ((logits > 0).float() == targets).float().mean().item()
+        return F.binary_cross_entropy_with_logits(logits, targets)
+
+
+class AdjacencyStep:
+    """A training step on adjacent pairs, for ``train(..., step=AdjacencyStep(...))``.
+
+    The batch (from :class:`~mlcourse.data.samplers.AdjacentPairBatches`) holds B queries then
+    their B successors. Both halves are embedded in one pass; the loss is
+    ``loss_fn(queries, positives)`` (A-DSSM: an :class:`~mlcourse.losses.AdjacencyDSSMLoss`;
+    A-AdjD: an :class:`AdjacencyDiscriminatorLoss`), plus ``prior_weight`` times the
+    adversarial prior's loss if a :class:`GaussianPrior` is given, after one step of its
+    discriminator.
+
+    Args:
+        prior: A :class:`GaussianPrior`, or None for no prior.
+        prior_weight: Weight of the prior's loss.
+
+    Attributes:
+        easy_fractions: At each step, the fraction of (query, negative) pairs already "easy"
+            (the negative farther from the query than its positive).
+        prior_losses: At each step, the network's adversarial loss (empty without a prior).
+
+    Taught in notebooks/08_self_supervised.ipynb
+    """
+
+    def __init__(self, prior=None, prior_weight=1.0):
+        self.prior, self.prior_weight = prior, float(prior_weight)
+        self.easy_fractions, self.prior_losses = [], []
+
+    def __call__(self, model, loss_fn, features, labels, batch):
+        queries, positives = pair_halves(batch)
+        embeddings = model(features[np.concatenate([queries, positives])])
+        with torch.autocast(features.device.type, enabled=False):
+            embeddings = embeddings.float()
+            query_embeddings, positive_embeddings = embeddings.chunk(2)
+            loss = loss_fn(query_embeddings, positive_embeddings)
+            self.easy_fractions.append(easy_negative_fraction(query_embeddings, positive_embeddings))
+            if self.prior is not None:
+                self.prior.discriminator_step(embeddings)
+                prior_loss = self.prior.encoder_loss(embeddings)
+                self.prior_losses.append(prior_loss.item())
+                loss = loss + self.prior_weight * prior_loss
+        return loss
+
+
+class AugmentedViewsStep:
+    """A SimCLR training step: two augmented views of each clip, ``loss_fn(view1, view2)``.
+
+    The augmentations run on the features' device, inside the step, so every epoch sees new
+    views and a GPU does the work when there is one.
+
+    Args:
+        augment: A callable mapping a (B, 128, T) batch of log-mels to an augmented batch,
+            e.g. :class:`mlcourse.augment.Augment`.
+
+    Taught in notebooks/08_self_supervised.ipynb
+    """
+
+    def __init__(self, augment):
+        self.augment = augment
+
+    def __call__(self, model, loss_fn, features, labels, batch):
+        clips = features[batch]
+        with torch.no_grad():
+            views = torch.cat([self.augment(clips), self.augment(clips)])
+        embeddings = model(views)
+        with torch.autocast(features.device.type, enabled=False):
+            first, second = embeddings.float().chunk(2)
+            return loss_fn(first, second)
+
+
+def evaluate_embedding(train_embeddings, train_meta, test_embeddings, test_meta,
+                       concepts=("genre", "mood", "instrument", "era"), k=5):
+    """What an embedding learned without labels: concepts and versions, on held-out pieces.
+
+    For each concept: the accuracy of a k-nearest-neighbour vote among the training clips, and
+    of a *linear probe*, a linear classifier fitted to the standardised training embeddings
+    (scikit-learn's ridge classifier with its default regularisation: least squares onto the
+    one-hot classes, solved in closed form, fast and deterministic); the test pieces never
+    appear in training. And version identification: the mAP of ranking the
+    test clips of other versions of the query's piece first, the clips of the query's own
+    version (the same recording) left out.
+
+    Args:
+        train_embeddings, test_embeddings: (N, D) arrays or tensors.
+        train_meta, test_meta: the datasets' ``meta`` tables (concept columns, piece_id,
+            version_id).
+        concepts: Concepts to probe.
+        k: Neighbours of the k-NN vote.
+
+    Returns:
+        dict, e.g. ``{"genre kNN": 0.31, "genre probe": 0.35, ..., "version mAP": 0.12}``.
+
+    Taught in notebooks/08_self_supervised.ipynb
+    """
+    from sklearn.linear_model import RidgeClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    train_x, test_x = np.asarray(train_embeddings, dtype=np.float32), np.asarray(test_embeddings, dtype=np.float32)
+    if len(train_x) != len(train_meta) or len(test_x) != len(test_meta):
+        raise ValueError(f"one embedding per clip: got {len(train_x)} / {len(test_x)} embeddings for "
+                         f"{len(train_meta)} / {len(test_meta)} clips")
+    results = {}
+    for concept in concepts:
+        train_y, test_y = train_meta[concept].astype(str).to_numpy(), test_meta[concept].astype(str).to_numpy()
+        results[f"{concept} kNN"] = knn_accuracy(train_x, train_y, test_x, test_y, k=k)
+        probe = make_pipeline(StandardScaler(), RidgeClassifier())
+        results[f"{concept} probe"] = float(probe.fit(train_x, train_y).score(test_x, test_y))
+    results["version mAP"] = mean_average_precision(test_x, test_meta.piece_id.to_numpy(),
+                                                    groups=test_meta.version_id.to_numpy())
+    return results
+
+
+def mean_and_std(table, by="method"):
+    """Mean ± standard deviation over seeds of every numeric column, one row per method.
+
+    Args:
+        table: pandas DataFrame with one row per (method, seed) run.
+        by: The column naming the method.
+
+    Returns:
+        DataFrame of strings "mean ± std" (std with one degree of freedom, 0 for one run).
+
+    Taught in notebooks/08_self_supervised.ipynb
+    """
+    numeric = table.drop(columns=[by]).select_dtypes("number").columns.drop("seed", errors="ignore")
+    grouped = table.groupby(by, sort=False)[list(numeric)]
+    means, stds = grouped.mean(), grouped.std(ddof=1).fillna(0.0)
+    return means.combine(stds, lambda m, s: m.map("{:.3f}".format) + " ± " + s.map("{:.3f}".format))
