@@ -30,7 +30,7 @@ is 512 / 22,050 = 0.02322 s, and a clip's last frame is centred 102 samples befo
 clip's first, so this rounds the time of a frame by at most 0.02 s within a 3-second clip
 and never accumulates across clips: far below the 0.5 s tolerance of the evaluation.
 
-Taught in notebooks/09_structural_segmentation.ipynb
+Taught in notebooks/09_applications.ipynb
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ def make_tune_sets(data, n_sets, tunes_per_set=4, genres=DANCE_GENRES, same_inst
             those genres (or, with ``same_instrument``, no instrument family has), or a
             version's clips are not consecutive.
 
-    Taught in notebooks/09_structural_segmentation.ipynb
+    Taught in notebooks/09_applications.ipynb
     """
     require_positive_int(n_sets, "n_sets")
     require_positive_int(tunes_per_set, "tunes_per_set")
@@ -258,7 +258,7 @@ def window_starts(n_frames, window=WINDOW, hop=HOP):
         ValueError: If an argument is not a positive integer or the spectrogram is shorter
             than one window.
 
-    Taught in notebooks/09_structural_segmentation.ipynb
+    Taught in notebooks/09_applications.ipynb
     """
     for value, name in ((n_frames, "n_frames"), (window, "window"), (hop, "hop")):
         require_positive_int(value, name)
@@ -281,7 +281,7 @@ def window_times(n_frames, window=WINDOW, hop=HOP, frame_seconds=FRAME_SECONDS):
     Returns:
         (W,) float array of times.
 
-    Taught in notebooks/09_structural_segmentation.ipynb
+    Taught in notebooks/09_applications.ipynb
     """
     return (window_starts(n_frames, window, hop) + window / 2) * frame_seconds
 
@@ -301,7 +301,7 @@ def sliding_windows(logmel, window=WINDOW, hop=HOP):
     Raises:
         ValueError: If ``logmel`` is not 2-D or is shorter than one window.
 
-    Taught in notebooks/09_structural_segmentation.ipynb
+    Taught in notebooks/09_applications.ipynb
     """
     logmel = np.asarray(logmel, dtype=np.float32)
     if logmel.ndim != 2:
@@ -328,7 +328,7 @@ def mfcc(logmel, n_mfcc=20):
     Raises:
         ValueError: If ``n_mfcc`` is not in [1, bands].
 
-    Taught in notebooks/09_structural_segmentation.ipynb
+    Taught in notebooks/09_applications.ipynb
     """
     logmel = np.asarray(logmel, dtype=np.float32)
     require_positive_int(n_mfcc, "n_mfcc")
@@ -356,7 +356,7 @@ def mfcc_windows(logmel_windows, n_mfcc=20):
     Raises:
         ValueError: If ``logmel_windows`` is not 3-D, or ``n_mfcc`` is not valid.
 
-    Taught in notebooks/09_structural_segmentation.ipynb
+    Taught in notebooks/09_applications.ipynb
     """
     logmel_windows = np.asarray(logmel_windows, dtype=np.float32)
     if logmel_windows.ndim != 3:
@@ -377,6 +377,10 @@ def self_similarity(features, distance="cosine"):
 
     * ``"cosine"``: the cosine of the angle between the two feature vectors, from -1
       (opposite) to 1 (same direction); the natural choice for L2-normalised embeddings.
+      Centre the features over the set first (subtract their mean window): embeddings of
+      one kind of music all point roughly the same way, their cosines are all near 1, and
+      the novelty curve's zero padding then outweighs every boundary inside the set.
+      :func:`mfcc_windows` standardises its features, so they are centred already.
     * ``"euclidean"``: ``exp(-d / m)``, where d is the Euclidean distance between the two
       vectors and m the median distance between two distinct windows of the set: 1 for
       equal vectors, about 0.37 for a typical pair, towards 0 for far apart ones. Dividing by
@@ -393,7 +397,7 @@ def self_similarity(features, distance="cosine"):
         ValueError: If ``features`` is not a 2-D array of finite numbers, or ``distance`` is
             not one of the above.
 
-    Taught in notebooks/09_structural_segmentation.ipynb
+    Taught in notebooks/09_applications.ipynb
     """
     features = np.asarray(features, dtype=np.float64)
     if features.ndim != 2 or len(features) == 0 or not np.isfinite(features).all():
@@ -433,7 +437,7 @@ def checkerboard_kernel(kernel_size, gap=0):
         ValueError: If ``kernel_size`` is not an even positive integer or ``gap`` is not in
             [0, kernel_size / 2).
 
-    Taught in notebooks/09_structural_segmentation.ipynb
+    Taught in notebooks/09_applications.ipynb
     """
     require_positive_int(kernel_size, "kernel_size")
     if kernel_size % 2:
@@ -484,7 +488,7 @@ def novelty_curve(ssm, kernel_size=KERNEL_SIZE, gap=GAP):
         ValueError: If ``ssm`` is not a square 2-D array of finite numbers, or ``kernel_size``
             or ``gap`` is not valid (see :func:`checkerboard_kernel`).
 
-    Taught in notebooks/09_structural_segmentation.ipynb
+    Taught in notebooks/09_applications.ipynb
     """
     ssm = np.asarray(ssm, dtype=np.float64)
     if ssm.ndim != 2 or ssm.shape[0] != ssm.shape[1] or not np.isfinite(ssm).all():
@@ -510,7 +514,7 @@ def novelty_times(times):
     Raises:
         ValueError: If ``times`` is not a non-empty 1-D array.
 
-    Taught in notebooks/09_structural_segmentation.ipynb
+    Taught in notebooks/09_applications.ipynb
     """
     times = np.asarray(times, dtype=np.float64)
     if times.ndim != 1 or len(times) == 0:
@@ -553,7 +557,7 @@ def pick_boundaries(novelty, times, threshold=THRESHOLD, min_distance_s=MIN_DIST
         ValueError: If ``novelty`` and ``times`` differ in length, or ``min_distance_s`` or
             ``n_boundaries`` is not valid.
 
-    Taught in notebooks/09_structural_segmentation.ipynb
+    Taught in notebooks/09_applications.ipynb
     """
     novelty, times = np.asarray(novelty, dtype=np.float64), np.asarray(times, dtype=np.float64)
     if novelty.ndim != 1 or novelty.shape != times.shape:
@@ -593,7 +597,7 @@ def segment(features, times, kernel_size=KERNEL_SIZE, gap=GAP, distance="cosine"
         ``(boundaries, novelty, ssm)``: boundary times in seconds, the (W,) novelty curve
         (whose values lie at :func:`novelty_times`) and the (W, W) SSM.
 
-    Taught in notebooks/09_structural_segmentation.ipynb
+    Taught in notebooks/09_applications.ipynb
     """
     if len(features) != len(times):
         raise ValueError(f"features and times must have one row per window, got {len(features)} and {len(times)}")
@@ -651,7 +655,7 @@ def score_boundaries(reference_s, estimated_s, duration, windows=(0.5, 3.0), tri
         ValueError: If ``duration`` is not positive, a time is outside [0, duration], or a
             window is not positive.
 
-    Taught in notebooks/09_structural_segmentation.ipynb
+    Taught in notebooks/09_applications.ipynb
     """
     if not np.isfinite(duration) or duration <= 0:
         raise ValueError(f"duration must be a positive number of seconds, got {duration}")
@@ -680,7 +684,8 @@ def evaluate_segmentation(sets, embed_windows, kernel_size=KERNEL_SIZE, gap=GAP,
         sets: :class:`TuneSet` list, from :func:`make_tune_sets`.
         embed_windows: Function from (W, 128, window) log-mel windows to (W, D) features
             (array or tensor), e.g. :func:`mfcc_windows` or, for a trained network,
-            ``lambda windows: embed(model, windows)`` with :func:`mlcourse.train.embed`.
+            the embeddings of :func:`mlcourse.train.embed` minus their mean window (centred
+            over the set: see :func:`self_similarity`).
         kernel_size, gap: See :func:`novelty_curve`.
         distance: See :func:`self_similarity`.
         threshold, min_distance_s: See :func:`pick_boundaries`.
@@ -698,7 +703,7 @@ def evaluate_segmentation(sets, embed_windows, kernel_size=KERNEL_SIZE, gap=GAP,
         ValueError: If ``sets`` is empty or ``embed_windows`` does not return one row per
             window.
 
-    Taught in notebooks/09_structural_segmentation.ipynb
+    Taught in notebooks/09_applications.ipynb
     """
     if len(sets) == 0:
         raise ValueError("sets is empty: make some with make_tune_sets")
@@ -744,7 +749,7 @@ def plot_segmentation(tune_set, ssm, novelty, times, estimated_s, title="", thre
     Returns:
         The matplotlib Figure.
 
-    Taught in notebooks/09_structural_segmentation.ipynb
+    Taught in notebooks/09_applications.ipynb
     """
     times = np.asarray(times, dtype=np.float64)
     boundaries = np.asarray(tune_set.boundaries_s)
