@@ -14,7 +14,8 @@ import soundfile
 from mlcourse.data import SIZES, build_dataset, load_audio_folder, load_dataset
 from mlcourse.data.__main__ import main
 from mlcourse.data.build import content_hash, plan_versions, read_recipe, recipe_dir, recipe_hash
-from mlcourse.data.features import CLIP_SAMPLES, N_FRAMES, SAMPLE_RATE, compute_log_mel
+from mlcourse.data.features import (CLIP_SAMPLES, N_FRAMES, SAMPLE_RATE, chroma_from_power, compute_log_mel,
+                                    power_spectrogram)
 
 
 def test_no_piece_is_in_two_splits():
@@ -46,8 +47,8 @@ def test_sizes_hold_what_they_promise():
     assert workshop.genre.nunique() >= 6 and workshop.instrument.nunique() >= 6
     for concept in ("genre", "mood", "instrument", "era"):
         assert workshop[concept].nunique() >= 3, concept
-    # log-mel (float16) and bit-packed piano roll per clip, against the 300 MB budget
-    assert clips["workshop"] * (128 * N_FRAMES * 2 + 128 * 17) < 300e6
+    # log-mel and chroma (float16) and bit-packed piano roll per clip, against the 300 MB budget
+    assert clips["workshop"] * (128 * N_FRAMES * 2 + 12 * N_FRAMES * 2 + 128 * 17) < 300e6
 
 
 def test_tags_hold_each_concept_and_every_family_heard(smoke):
@@ -77,6 +78,8 @@ def test_audio_reproduces_the_stored_features(smoke):
         audio = smoke.audio(index)
         assert audio.shape == (CLIP_SAMPLES,) and audio.dtype == np.float32
         np.testing.assert_allclose(compute_log_mel(audio), smoke.logmel[index].astype(np.float32), atol=0.05)
+        chroma = chroma_from_power(power_spectrogram(audio))[0].numpy()
+        np.testing.assert_allclose(chroma, smoke.chroma[index].astype(np.float32), atol=1e-3)
     assert smoke.pianoroll.shape == (len(smoke), 128, N_FRAMES)
     assert smoke.pianoroll.any(axis=(1, 2)).all(), "every clip has notes"
 
@@ -85,7 +88,10 @@ def test_split_loading_selects_rows(smoke):
     test = load_dataset("smoke", split="test")
     assert set(test.meta.split) == {"test"}
     assert len(test) == (smoke.meta.split == "test").sum()
-    np.testing.assert_array_equal(test.logmel[0], smoke.logmel[np.flatnonzero(smoke.meta.split == "test")[0]])
+    first_test = np.flatnonzero(smoke.meta.split == "test")[0]
+    np.testing.assert_array_equal(test.logmel[0], smoke.logmel[first_test])
+    np.testing.assert_array_equal(test.chroma[0], smoke.chroma[first_test])
+    np.testing.assert_array_equal(test.pianoroll[0], smoke.pianoroll[first_test])
     with pytest.raises(ValueError, match="unknown split"):
         load_dataset("smoke", split="dev")
 
@@ -147,12 +153,32 @@ def test_recipe_hash_sees_any_change(tmp_path):
     assert recipe_hash(tmp_path / "data") != before
 
 
-def test_corrupt_cache_is_reported(tmp_path, monkeypatch, smoke):
+@pytest.mark.parametrize("name", ["logmel.npy", "chroma.npy"])
+def test_corrupt_cache_is_reported(tmp_path, monkeypatch, smoke, name):
     folder = copy_smoke(tmp_path, monkeypatch)
-    with open(folder / "logmel.npy", "r+b") as file:
+    with open(folder / name, "r+b") as file:
         file.truncate(1000)
     with pytest.raises(ValueError, match="corrupt.*rebuild"):
         load_dataset("smoke")
+
+
+def test_missing_or_misshapen_chroma_is_reported(tmp_path, monkeypatch, smoke):
+    folder = copy_smoke(tmp_path, monkeypatch)
+    np.save(folder / "chroma.npy", np.zeros((len(smoke), 12, N_FRAMES - 1), dtype=np.float16))
+    with pytest.raises(ValueError, match="corrupt.*disagree.*rebuild"):
+        load_dataset("smoke")
+    (folder / "chroma.npy").unlink()
+    with pytest.raises(ValueError, match="corrupt.*chroma.npy.*rebuild"):
+        load_dataset("smoke")
+
+
+def test_chroma_is_stored_memory_mapped_and_subsets_keep_it(smoke):
+    assert smoke.chroma.shape == (len(smoke), 12, N_FRAMES) and smoke.chroma.dtype == np.float16
+    assert isinstance(smoke.chroma, np.memmap)
+    peaks = smoke.chroma.max(axis=1)
+    assert np.all(peaks == 1), "every frame of a rendered clip sounds, so its strongest class is 1"
+    rows = np.array([3, 0, 7])
+    np.testing.assert_array_equal(smoke.subset(rows).chroma, smoke.chroma[rows])
 
 
 def test_killed_build_leaves_no_cache_a_load_accepts(tmp_path):
@@ -194,6 +220,9 @@ def test_audio_folder_loads_what_it_can_and_names_what_it_cannot(tmp_path):
     assert list(data.meta.file) == ["low.wav", "high.flac", "high.flac"]
     assert list(data.meta.split) == ["train", "test", "test"]
     assert data.logmel.shape == (3, 128, N_FRAMES)
+    assert data.chroma.shape == (3, 12, N_FRAMES) and data.chroma.dtype == np.float16
+    # 220 Hz and 880 Hz are both an A: pitch class 9 of C, C#, ..., B
+    assert (data.chroma.astype(np.float32).mean(axis=2).argmax(axis=1) == 9).all()
     assert data.tag_names == ["genre:drone", "genre:tone", "instrument:flutes", "instrument:organ", "instrument:voices"]
     np.testing.assert_array_equal(data.tags[0], [1, 0, 0, 1, 1])
     assert data.meta.instrument[0] == "organ"

@@ -4,8 +4,9 @@ import librosa
 import numpy as np
 import pytest
 
-from mlcourse.data.features import (CLIP_SAMPLES, N_FRAMES, SAMPLE_RATE, compute_log_mel, compute_piano_roll,
-                                    cut_clips, frame_times, pool_log_mel)
+from mlcourse.data.features import (CLIP_SAMPLES, N_FRAMES, SAMPLE_RATE, chroma_from_power, compute_clip_features,
+                                    compute_log_mel, compute_piano_roll, cut_clips, frame_times, pool_log_mel,
+                                    power_spectrogram)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -52,13 +53,13 @@ def test_pooling_is_mean_then_std():
 
 
 def test_summary_features_equal_librosa():
-    from mlcourse.data.features import SUMMARY_NAMES, compute_clip_features
+    from mlcourse.data.features import SUMMARY_NAMES
 
     rng = np.random.default_rng(2)
     t = np.arange(CLIP_SAMPLES) / SAMPLE_RATE
     tone = np.sin(2 * np.pi * 261.6 * t) * (t % 0.5 < 0.3) + 0.3 * np.sin(2 * np.pi * 392.0 * t)
     clips = np.stack([0.4 * tone, 0.1 * rng.standard_normal(CLIP_SAMPLES)]).astype(np.float32)
-    logmel, summary = compute_clip_features(clips)
+    logmel, summary, _ = compute_clip_features(clips)
     assert summary.shape == (2, len(SUMMARY_NAMES)) == (2, 60)
     column = {name: summary[:, i] for i, name in enumerate(SUMMARY_NAMES)}
     magnitude = np.abs(librosa.stft(clips, n_fft=2048, hop_length=512, center=True, pad_mode="constant"))
@@ -76,3 +77,26 @@ def test_summary_features_equal_librosa():
     np.testing.assert_allclose(column["rms_std"], rms.std(axis=1), rtol=1e-3)
     onset = librosa.onset.onset_strength(S=logmel, lag=1, max_size=1, aggregate=np.mean, center=False)
     np.testing.assert_allclose(column["onset_strength_mean"], onset.mean(axis=1), rtol=1e-4)
+
+
+def test_chroma_equals_librosa_on_a_rendered_clip(smoke):
+    audio = smoke.audio(5)
+    power = power_spectrogram(audio)
+    ours = chroma_from_power(power)[0].numpy()
+    # The filterbank is tuned to A = 440 Hz (tuning=0.0), where chroma_stft would estimate a tuning.
+    theirs = librosa.feature.chroma_stft(S=power[0].numpy(), sr=SAMPLE_RATE, n_fft=2048, tuning=0.0)
+    assert ours.shape == theirs.shape == (12, N_FRAMES)
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)
+    _, summary, chroma = compute_clip_features(audio[None])
+    np.testing.assert_allclose(chroma[0], ours, atol=1e-6)
+    np.testing.assert_allclose(summary[0, 40:52], ours.mean(axis=1), atol=1e-6)  # one definition
+
+
+def test_chroma_of_silence_stays_zero_and_a_c_is_a_c():
+    t = np.arange(CLIP_SAMPLES) / SAMPLE_RATE
+    clips = np.stack([np.zeros(CLIP_SAMPLES), 0.3 * np.sin(2 * np.pi * 261.63 * t)])
+    chroma = chroma_from_power(power_spectrogram(clips)).numpy()
+    theirs = librosa.feature.chroma_stft(S=power_spectrogram(clips).numpy(), sr=SAMPLE_RATE, tuning=0.0)
+    np.testing.assert_allclose(chroma, theirs, atol=1e-5)
+    assert not chroma[0].any()
+    assert (chroma[1].argmax(axis=0) == 0).all() and np.allclose(chroma[1].max(axis=0), 1)

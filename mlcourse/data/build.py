@@ -1,8 +1,8 @@
 """Build the dataset cache from the recipe: render, cut clips, compute features.
 
 ``python -m mlcourse.data build --size {smoke,workshop,full}`` renders every version of the
-size's pieces, cuts consecutive 3-second clips, computes their log-mel spectrograms and piano
-rolls, and writes them with a metadata table into ``<cache>/<size>/``. The cache folder is
+size's pieces, cuts consecutive 3-second clips, computes their log-mel spectrograms, chroma and
+piano rolls, and writes them with a metadata table into ``<cache>/<size>/``. The cache folder is
 ``$MLCOURSE_DATA`` if set, else ``data/cache/``. The build writes into a temporary folder and
 renames it into place only once complete, so an interrupted build leaves nothing a later load
 would accept; building again from the same recipe does nothing.
@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .features import (CLIP_SECONDS, N_FRAMES, N_MELS, N_PITCHES, SUMMARY_NAMES, compute_clip_features,
-                       compute_piano_roll, cut_clips)
+from .features import (CLIP_SECONDS, N_CHROMA, N_FRAMES, N_MELS, N_PITCHES, SUMMARY_NAMES,
+                       compute_clip_features, compute_piano_roll, cut_clips)
 from .recipe import read_midi
 from .render import INSTRUMENT_FAMILIES, family_of_program, render_version
 
@@ -33,7 +33,7 @@ SIZES = {
 }
 CONCEPTS = ["genre", "mood", "instrument", "era"]
 # Bump when the build code changes what it writes, so older caches are rebuilt.
-BUILD_FORMAT = "3"
+BUILD_FORMAT = "4"
 MANIFEST = "manifest.json"
 
 
@@ -106,6 +106,7 @@ def render_clips(version: dict, clips_per_version: int, folder: Path | None = No
     Returns:
         dict with `audio` (samples,), `starts` (K,), `logmel` (K, 128, 130) float16,
         `summary` (K, 60) float32 summary features (see ``features.SUMMARY_NAMES``),
+        `chroma` (K, 12, 130) float16 chroma (see ``features.chroma_from_power``),
         `pianoroll` (K, 128, 130) bool, `families` (K,) the instrument families heard in each
         clip (space-separated), `notes` (N, 5) the performed notes.
     """
@@ -115,7 +116,7 @@ def render_clips(version: dict, clips_per_version: int, folder: Path | None = No
     clips, starts = cut_clips(audio, start, clips_per_version)
     if len(clips) != clips_per_version:
         raise RuntimeError(f"{version['version_id']}: rendered {len(clips)} clips, expected {clips_per_version}")
-    logmel, summary = compute_clip_features(clips)
+    logmel, summary, chroma = compute_clip_features(clips)
     pitched = notes[notes[:, 4] >= 0]  # drums have no pitch and no family
     roll = np.stack([compute_piano_roll(pitched[:, :3], s) for s in starts])
     programs = [int(p) for p in str(version["programs"]).split()]
@@ -124,13 +125,13 @@ def render_clips(version: dict, clips_per_version: int, folder: Path | None = No
         heard = pitched[(pitched[:, 0] < s + CLIP_SECONDS) & (pitched[:, 1] > s), 4].astype(int)
         families.append(" ".join(sorted({family_of_program(programs[part]) for part in set(heard)})))
     return {"audio": audio, "starts": starts, "logmel": logmel.astype(np.float16), "summary": summary,
-            "pianoroll": roll, "families": families, "notes": notes}
+            "chroma": chroma.astype(np.float16), "pianoroll": roll, "families": families, "notes": notes}
 
 
 def _render_job(job: tuple[dict, int]) -> tuple:
     version, clips_per_version = job
     clips = render_clips(version, clips_per_version)
-    return (clips["starts"], clips["families"], clips["logmel"], clips["summary"],
+    return (clips["starts"], clips["families"], clips["logmel"], clips["summary"], clips["chroma"],
             np.packbits(clips["pianoroll"], axis=-1))
 
 
@@ -179,7 +180,7 @@ def tag_matrix(clips: pd.DataFrame, names: list[str]) -> np.ndarray:
 def content_hash(folder: Path) -> str:
     """SHA-256 of a built cache's data files (not of its manifest)."""
     digest = hashlib.sha256()
-    for name in ("logmel.npy", "summary.npy", "pianoroll.npy", "tags.npy", "clips.csv"):
+    for name in ("logmel.npy", "summary.npy", "chroma.npy", "pianoroll.npy", "tags.npy", "clips.csv"):
         with open(folder / name, "rb") as file:
             for block in iter(lambda: file.read(1 << 22), b""):
                 digest.update(block)
@@ -230,6 +231,8 @@ def build_dataset(size: str = "workshop", workers: int | None = None, quiet: boo
     try:
         logmel = np.lib.format.open_memmap(partial / "logmel.npy", mode="w+", dtype=np.float16,
                                            shape=(n_clips, N_MELS, N_FRAMES))
+        chroma = np.lib.format.open_memmap(partial / "chroma.npy", mode="w+", dtype=np.float16,
+                                           shape=(n_clips, N_CHROMA, N_FRAMES))
         roll = np.lib.format.open_memmap(partial / "pianoroll.npy", mode="w+", dtype=np.uint8,
                                          shape=(n_clips, N_PITCHES, (N_FRAMES + 7) // 8))
         summary = np.zeros((n_clips, len(SUMMARY_NAMES)), dtype=np.float32)
@@ -240,14 +243,17 @@ def build_dataset(size: str = "workshop", workers: int | None = None, quiet: boo
             results = pool.imap(_render_job, jobs, chunksize=2)
             progress = tqdm(results, total=len(jobs), desc=f"building {size}", unit="version",
                             disable=quiet, mininterval=2.0)
-            for index, (clip_starts, clip_families, clip_logmel, clip_summary, clip_roll) in enumerate(progress):
+            for index, (clip_starts, clip_families, clip_logmel, clip_summary, clip_chroma,
+                        clip_roll) in enumerate(progress):
                 rows = slice(index * per_version, (index + 1) * per_version)
-                logmel[rows], summary[rows], roll[rows] = clip_logmel, clip_summary, clip_roll
+                logmel[rows], summary[rows] = clip_logmel, clip_summary
+                chroma[rows], roll[rows] = clip_chroma, clip_roll
                 starts.append(clip_starts)
                 families.append(clip_families)
         logmel.flush()
+        chroma.flush()
         roll.flush()
-        del logmel, roll
+        del logmel, chroma, roll
         clips = clip_table(plan, starts, families)
         clips.to_csv(partial / "clips.csv", index=False)
         np.save(partial / "tags.npy", tag_matrix(clips, names))

@@ -1,4 +1,4 @@
-"""Load the dataset: features, metadata, tags, piano rolls and each clip's audio.
+"""Load the dataset: features, chroma, metadata, tags, piano rolls and each clip's audio.
 
 Taught in ``notebooks/00_data_tour.ipynb``.
 """
@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from .build import SIZES, cache_root, check_size, plan_versions, read_manifest, recipe_hash, render_clips
-from .features import (CLIP_SAMPLES, N_FRAMES, N_MELS, SAMPLE_RATE, SUMMARY_NAMES, compute_clip_features,
-                       cut_clips)
+from .features import (CLIP_SAMPLES, N_CHROMA, N_FRAMES, N_MELS, SAMPLE_RATE, SUMMARY_NAMES,
+                       compute_clip_features, cut_clips)
 
 SPLITS = ("train", "valid", "test")
 
@@ -31,6 +31,8 @@ class ClipDataset:
         tag_names: e.g. ['genre:chorale', ..., 'instrument:flutes', ...].
         summary: (N, 60) float32 time-averaged summary features (MFCC, chroma, spectral
             centroid, flatness, RMS, onset strength); `summary_names` names the columns.
+        chroma: (N, 12, 130) float16 chroma on the log-mel frames: the energy of each pitch
+            class (C, C#, ..., B) per frame, each frame scaled to a maximum of 1.
         packed_pianoroll: (N, 128, 17) uint8 bit-packed piano rolls, or None for audio folders.
         skipped: (file, reason) of every file of an audio folder that could not be used.
     """
@@ -40,6 +42,7 @@ class ClipDataset:
     tags: np.ndarray
     tag_names: list[str]
     summary: np.ndarray
+    chroma: np.ndarray
     packed_pianoroll: np.ndarray | None
     audio_source: Callable[[dict], np.ndarray] = field(repr=False)
     skipped: list[tuple[str, str]] = field(default_factory=list)
@@ -80,6 +83,7 @@ class ClipDataset:
         return ClipDataset(
             logmel=np.asarray(self.logmel[rows]), meta=self.meta.iloc[rows].reset_index(drop=True),
             tags=self.tags[rows], tag_names=self.tag_names, summary=self.summary[rows],
+            chroma=np.asarray(self.chroma[rows]),
             packed_pianoroll=None if self.packed_pianoroll is None else np.asarray(self.packed_pianoroll[rows]),
             audio_source=self.audio_source, skipped=self.skipped)
 
@@ -107,7 +111,8 @@ def load_dataset(size: str = "workshop", split: str | None = None) -> ClipDatase
         split: 'train', 'valid', 'test', or None for every clip.
 
     Returns:
-        a :class:`ClipDataset`; log-mel features are memory-mapped, so loading is quick.
+        a :class:`ClipDataset`; log-mel, chroma and piano rolls are memory-mapped, so loading is
+        quick.
 
     Raises:
         FileNotFoundError: no complete cache of that size (the message names the build command).
@@ -125,6 +130,7 @@ def load_dataset(size: str = "workshop", split: str | None = None) -> ClipDatase
                          f"`python -m mlcourse.data build --size {size}`")
     try:
         logmel = np.load(folder / "logmel.npy", mmap_mode="r")
+        chroma = np.load(folder / "chroma.npy", mmap_mode="r")
         roll = np.load(folder / "pianoroll.npy", mmap_mode="r")
         tags = np.load(folder / "tags.npy")
         summary = np.load(folder / "summary.npy")
@@ -133,11 +139,12 @@ def load_dataset(size: str = "workshop", split: str | None = None) -> ClipDatase
         raise ValueError(f"the {size} dataset at {folder} is corrupt ({error}): delete the folder and "
                          f"rebuild with `python -m mlcourse.data build --size {size}`") from error
     n = manifest["n_clips"]
-    if logmel.shape != (n, N_MELS, N_FRAMES) or any(len(part) != n for part in (roll, tags, meta, summary)):
+    if (logmel.shape != (n, N_MELS, N_FRAMES) or chroma.shape != (n, N_CHROMA, N_FRAMES)
+            or any(len(part) != n for part in (roll, tags, meta, summary))):
         raise ValueError(f"the {size} dataset at {folder} is corrupt (its files disagree on the number "
                          f"of clips): delete the folder and rebuild with `python -m mlcourse.data build --size {size}`")
     data = ClipDataset(logmel=logmel, meta=meta, tags=tags, tag_names=manifest["tag_names"], summary=summary,
-                       packed_pianoroll=roll, audio_source=_RecipeAudio(size))
+                       chroma=chroma, packed_pianoroll=roll, audio_source=_RecipeAudio(size))
     return data if split is None else data.subset(meta.split.to_numpy() == split)
 
 
@@ -178,7 +185,7 @@ def load_audio_folder(folder, tags_csv, concepts: list[str] | None = None,
         clips_per_file: the most clips cut from one file.
 
     Returns:
-        a :class:`ClipDataset` without piano rolls.
+        a :class:`ClipDataset` without piano rolls (its chroma is computed from the audio).
 
     Raises:
         ValueError: the CSV lacks `file` or a requested concept column, or no file could be read.
@@ -214,9 +221,10 @@ def load_audio_folder(folder, tags_csv, concepts: list[str] | None = None,
     audio = np.concatenate(clips)
     names, tags = _folder_tags(table, concepts, meta)
     by_id = {clip_id: i for i, clip_id in enumerate(meta.clip_id)}
-    logmel, summary = compute_clip_features(audio)
+    logmel, summary, chroma = compute_clip_features(audio)
     return ClipDataset(logmel=logmel.astype(np.float16), meta=meta, tags=tags, tag_names=names, summary=summary,
-                       packed_pianoroll=None, audio_source=lambda clip: audio[by_id[clip["clip_id"]]],
+                       chroma=chroma.astype(np.float16), packed_pianoroll=None,
+                       audio_source=lambda clip: audio[by_id[clip["clip_id"]]],
                        skipped=skipped)
 
 

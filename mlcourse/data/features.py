@@ -1,9 +1,10 @@
-"""Clip features: log-mel spectrograms and aligned piano rolls.
+"""Clip features: log-mel spectrograms, chroma and aligned piano rolls.
 
 Every clip of the course is 3 seconds of mono audio at 22,050 Hz. Its log-mel spectrogram has
-128 bands and a hop of 512 samples (130 frames, centred frames as in librosa); its piano roll
-has one row per MIDI pitch on the same 130 frames, so row ``p`` at frame ``t`` says whether
-pitch ``p`` sounds at the centre of log-mel frame ``t``.
+128 bands and a hop of 512 samples (130 frames, centred frames as in librosa); its chroma has
+one row per pitch class (C, C#, ..., B) on the same 130 frames; its piano roll has one row per
+MIDI pitch on the same frames, so row ``p`` at frame ``t`` says whether pitch ``p`` sounds at
+the centre of log-mel frame ``t``.
 
 Taught in ``notebooks/00_data_tour.ipynb``.
 """
@@ -21,6 +22,8 @@ HOP_LENGTH = 512
 N_MELS = 128
 N_FRAMES = 1 + CLIP_SAMPLES // HOP_LENGTH
 N_PITCHES = 128
+PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+N_CHROMA = len(PITCH_CLASSES)
 TOP_DB = 80.0
 AMIN = 1e-10
 
@@ -146,25 +149,48 @@ def pool_log_mel(logmel: np.ndarray) -> np.ndarray:
 
 N_MFCC = 20
 SUMMARY_NAMES = ([f"mfcc{i}_mean" for i in range(N_MFCC)] + [f"mfcc{i}_std" for i in range(N_MFCC)]
-                 + [f"chroma_{pc}_mean" for pc in ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")]
+                 + [f"chroma_{pc}_mean" for pc in PITCH_CLASSES]
                  + [f"{name}_{stat}" for name in ("centroid", "flatness", "rms", "onset_strength")
                     for stat in ("mean", "std")])
 
 
 @lru_cache(maxsize=None)
 def _chroma_filterbank() -> np.ndarray:
+    """librosa's chroma filterbank: (12, 1025) float32, rows C, C#, ..., B, tuned to A = 440 Hz."""
     import librosa
 
     return librosa.filters.chroma(sr=SAMPLE_RATE, n_fft=N_FFT).astype(np.float32)
+
+
+def chroma_from_power(power: torch.Tensor) -> torch.Tensor:
+    """Chroma of clips: how much energy each pitch class has in each frame.
+
+    The chroma filterbank gathers the energy of the power spectrogram's bins into the 12 pitch
+    classes, C first, octaves folded together; each frame is then scaled so that its strongest
+    pitch class is 1. This is ``librosa.feature.chroma_stft(S=power, sr=22050, n_fft=2048,
+    tuning=0.0)``: standard tuning (A = 440 Hz), as the course's renderings are, rather than a
+    tuning estimated from each clip. As in librosa, a frame whose largest value is below the
+    smallest positive float (digital silence) is left as it is, all zeros.
+
+    Args:
+        power: (N, 1025, frames) power spectrogram (see :func:`power_spectrogram`).
+
+    Returns:
+        (N, 12, frames) float32 tensor with values in [0, 1], rows named by ``PITCH_CLASSES``.
+    """
+    chroma = torch.matmul(torch.from_numpy(_chroma_filterbank()), power)
+    peak = chroma.amax(dim=1, keepdim=True)
+    silent = peak < torch.finfo(chroma.dtype).tiny
+    return chroma / torch.where(silent, torch.ones_like(peak), peak)
 
 
 def summary_from_power(power: torch.Tensor, logmel: torch.Tensor) -> torch.Tensor:
     """Time-averaged summary features of clips, as the classic MIR feature sets.
 
     Per clip: the mean and standard deviation over time of 20 MFCCs (a DCT of the log-mel, as
-    ``librosa.feature.mfcc``), the mean chroma (``librosa.feature.chroma_stft``, each frame
-    scaled to a maximum of 1), and the mean and standard deviation of the spectral centroid
-    (Hz), spectral flatness, RMS energy and onset strength (mean rise of the log-mel bands, dB).
+    ``librosa.feature.mfcc``), the mean chroma (:func:`chroma_from_power`), and the mean and
+    standard deviation of the spectral centroid (Hz), spectral flatness, RMS energy and onset
+    strength (mean rise of the log-mel bands, dB).
 
     Args:
         power: (N, 1025, frames) power spectrogram (see :func:`power_spectrogram`).
@@ -177,8 +203,7 @@ def summary_from_power(power: torch.Tensor, logmel: torch.Tensor) -> torch.Tenso
 
     dct_matrix = torch.from_numpy(dct(np.eye(N_MELS), type=2, norm="ortho", axis=0)[:N_MFCC].astype(np.float32))
     mfcc = torch.matmul(dct_matrix, logmel)
-    chroma = torch.matmul(torch.from_numpy(_chroma_filterbank()), power)
-    chroma = chroma / torch.clamp(chroma.amax(dim=1, keepdim=True), min=1e-10)
+    chroma = chroma_from_power(power)
     magnitude = power.sqrt()
     hertz = torch.linspace(0, SAMPLE_RATE / 2, magnitude.shape[1])
     centroid = (hertz[:, None] * magnitude).sum(1) / torch.clamp(magnitude.sum(1), min=1e-10)
@@ -195,15 +220,16 @@ def summary_from_power(power: torch.Tensor, logmel: torch.Tensor) -> torch.Tenso
     return torch.cat(columns, dim=1)
 
 
-def compute_clip_features(clips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Log-mel spectrograms and summary features of a batch of clips, from one STFT.
+def compute_clip_features(clips: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Log-mel spectrograms, summary features and chroma of a batch of clips, from one STFT.
 
     Args:
         clips: (N, samples) float array of audio at 22,050 Hz.
 
     Returns:
-        logmel: (N, 128, frames) float32 dB; summary: (N, 60) float32 (see :func:`summary_from_power`).
+        logmel: (N, 128, frames) float32 dB; summary: (N, 60) float32 (see
+        :func:`summary_from_power`); chroma: (N, 12, frames) float32 (see :func:`chroma_from_power`).
     """
     power = power_spectrogram(np.atleast_2d(clips))
     logmel = log_mel_from_power(power)
-    return logmel.numpy(), summary_from_power(power, logmel).numpy()
+    return logmel.numpy(), summary_from_power(power, logmel).numpy(), chroma_from_power(power).numpy()
