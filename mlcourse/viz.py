@@ -1,4 +1,4 @@
-"""Plots of the course: spectrograms, piano rolls, label counts.
+"""Plots of the course: spectrograms, piano rolls, label counts, and the embedding explorer.
 
 Every function draws with matplotlib and returns what it drew on (an ``Axes`` or a
 ``Figure``), so a notebook can add to it before ``plt.show()``.
@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 
 from .data.features import HOP_LENGTH, N_MELS, SAMPLE_RATE
+from .explorer import EmbeddingExplorer
 
-__all__ = ["plot_clip", "plot_count_table", "plot_label_counts", "plot_log_mels", "show_log_mel",
+__all__ = ["EmbeddingExplorer", "plot_clip", "plot_count_table", "plot_label_counts", "plot_log_mels", "show_log_mel",
            "show_piano_roll"]
 
 
