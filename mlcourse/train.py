@@ -12,7 +12,10 @@ is the loss (contrastive, triplet, proxies, ...) and how batches are drawn (the 
   weights);
 - seeds everything, shows a tqdm progress bar, and keeps the loss of every step and the wall
   time of every epoch (later notebooks compare training times);
-- writes a checkpoint after every epoch, atomically, and can resume from it.
+- writes a checkpoint after every epoch, atomically, and can resume from it;
+- under ``torchrun --nproc_per_node=N``, trains in N processes (one per GPU) on the same
+  global batches as one process would, each embedding its share of every batch
+  (see :mod:`mlcourse.distributed`).
 
 Taught in notebooks/03_siamese_contrastive.ipynb
 """
@@ -30,6 +33,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from . import distributed
 from .checks import named_device
 
 
@@ -127,20 +131,27 @@ def train(model, loss_fn, features, labels, sampler, *, epochs=10, lr=1e-3, weig
             (see :mod:`mlcourse.data.samplers`).
         epochs: Number of passes over the sampler.
         lr, weight_decay: Adam's learning rate and weight decay.
-        device: See :func:`choose_device`.
+        device: See :func:`choose_device`. Under torchrun, None or ``"cuda"`` gives each
+            process its own GPU (``cuda:LOCAL_RANK``); without CUDA, the CPU.
         seed: Seeds the network's initialisation noise, dropout and the samplers' epochs.
         step: ``step(model, loss_fn, features, labels, batch) -> loss`` for one batch; the
             default embeds and calls ``loss_fn``. Methods with other inputs (pairs of
-            modalities, augmentations) pass their own.
+            modalities, augmentations) pass their own. Under torchrun the step gets the global
+            batch and a ``model`` that embeds it across the processes
+            (:class:`mlcourse.distributed.GlobalBatchModel`): a step works unchanged if it calls
+            ``model(...)`` with inputs of the batch's rows and draws its random numbers the
+            same way in every process.
         amp: Use bfloat16 autocast on CUDA (ignored elsewhere).
         checkpoint: Path of a checkpoint file written after every epoch, or None.
         resume: Start from ``checkpoint`` if it exists (model, loss, optimiser, history).
         on_epoch_end: Optional ``on_epoch_end(epoch, model) -> dict`` (e.g. validation
             recall), called in eval mode after each epoch; results go to the history.
-        progress: Show a tqdm progress bar.
+        progress: Show a tqdm progress bar (under torchrun, in process 0 only).
 
     Returns:
-        A :class:`TrainingHistory`. The model is left on the device, in eval mode.
+        A :class:`TrainingHistory`. The model is left on the device, in eval mode. Under
+        torchrun every process returns the same history and model; only process 0 writes the
+        checkpoint.
 
     Raises:
         ValueError: If features and labels differ in length, ``epochs`` < 1, or the device is
@@ -149,7 +160,8 @@ def train(model, loss_fn, features, labels, sampler, *, epochs=10, lr=1e-3, weig
     Taught in notebooks/03_siamese_contrastive.ipynb
     """
     _check_training_inputs(features, labels, epochs)
-    device = choose_device(device)
+    several_processes = distributed.setup()
+    device = distributed.local_device(device) if several_processes else choose_device(device)
     seed_everything(seed)
     model.to(device)
     loss_fn = loss_fn.to(device) if isinstance(loss_fn, torch.nn.Module) else loss_fn
@@ -161,14 +173,18 @@ def train(model, loss_fn, features, labels, sampler, *, epochs=10, lr=1e-3, weig
     if resume and checkpoint is not None and Path(checkpoint).exists():
         history, first_epoch = load_checkpoint(checkpoint, model, loss_fn, optimizer)
     use_amp = amp and device.type == "cuda"
+    # Several processes: the step calls a model that shares each global batch among them.
+    network = distributed.GlobalBatchModel(model, device) if several_processes else model
     bar = tqdm(total=(epochs - first_epoch) * len(sampler), desc="training", unit="batch",
-               disable=not progress)
+               disable=not (progress and distributed.is_main()))
     for epoch in range(first_epoch, epochs):
-        _train_one_epoch(model, loss_fn, features, labels, sampler, optimizer, step, epoch,
+        _train_one_epoch(network, loss_fn, features, labels, sampler, optimizer, step, epoch,
                          use_amp, history, bar)
+        distributed.broadcast_buffers(model)  # batch norm statistics of process 0 everywhere
         history.evaluations.append(_evaluate(model, on_epoch_end, epoch))
-        if checkpoint is not None:
+        if checkpoint is not None and distributed.is_main():
             save_checkpoint(checkpoint, model, loss_fn, optimizer, history, epoch + 1)
+        distributed.barrier()  # no process runs ahead of the checkpoint
     bar.close()
     model.eval()
     return history
