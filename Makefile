@@ -16,12 +16,13 @@ TORCH_PIP_FLAGS ?=
 # Dataset and training size for `make course`: smoke | workshop | full.
 MLCOURSE_MODE ?= workshop
 
-.PHONY: help install course test lab clean
+.PHONY: help install course test lab bench clean
 
 help:
 	@echo "make course   build the $(MLCOURSE_MODE) dataset, execute every notebook into build/notebooks/, print the headline results"
 	@echo "make test     build the smoke dataset, run tests/ and the notebooks (nbval) in smoke mode"
 	@echo "make lab      open the notebooks in JupyterLab"
+	@echo "make bench    run every benchmark in bench/, write bench/RESULTS.md (QUICK=1: quick versions; ONLY=losses,retrieval: some)"
 	@echo "make install  create $(VENV)/ and install the course into it"
 	@echo "make clean    remove build/ (keeps the dataset cache)"
 
@@ -57,6 +58,18 @@ test: $(STAMP)
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
+
+# The peers the benchmarks compare against (faiss, pytorch-metric-learning): the `bench` extra.
+# bench_lmnn.py creates metric-learn's side environment itself. QUICK=1 passes --quick to every
+# bench; ONLY=losses,retrieval runs some of them (RESULTS.md still shows every bench's latest).
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(PIP) install -e '.[bench]'
+	touch $@
+
+bench: $(BENCH_STAMP)
+	$(PY) bench/run_all.py $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY))
 
 clean:
 	rm -rf build/
