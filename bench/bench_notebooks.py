@@ -203,7 +203,8 @@ def run_notebook(notebook, mode, output_dir, interval):
         try:
             pm.execute_notebook(str(notebook), str(output_dir / notebook.name),
                                 parameters={"MLCOURSE_MODE": mode}, cwd=str(notebook.parent),
-                                kernel_name=course.KERNEL, progress_bar=False)
+                                kernel_name=course.KERNEL, extra_arguments=course.KERNEL_ARGUMENTS,
+                                progress_bar=False)
         except Exception as err:  # papermill raises several kinds; the bench goes on
             error = err
         seconds = time.perf_counter() - start

@@ -26,6 +26,8 @@ from mlcourse import results
 MODES = ("smoke", "workshop", "full")
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 KERNEL = "python3"
+# The kernel's own log: errors only (not its notice that it talks to papermill over local TCP).
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 
 
 @dataclass
@@ -138,6 +140,7 @@ def execute(notebook: Path, mode: str) -> Path:
         parameters={"MLCOURSE_MODE": mode},
         cwd=str(notebook.parent),
         kernel_name=KERNEL,
+        extra_arguments=KERNEL_ARGUMENTS,
         progress_bar=False,
     )
     return executed
