@@ -172,7 +172,9 @@ def prepare_dataset(mode):
     up_to_date = bool(manifest and manifest.get("recipe_hash") == recipe_hash())
     start = time.perf_counter()
     folder = build_dataset(mode, quiet=True)
-    return {"size": mode, "cache": str(folder), "built": not up_to_date,
+    # Relative to the repository when it is inside it: the report names no machine's folders.
+    shown = folder.relative_to(REPO_ROOT) if folder.is_relative_to(REPO_ROOT) else folder
+    return {"size": mode, "cache": str(shown), "built": not up_to_date,
             "seconds": round(time.perf_counter() - start, 1)}
 
 
