@@ -41,9 +41,8 @@ from mlcourse.data.build import SIZES, plan_versions, read_manifest, render_clip
 from mlcourse.data.features import (HOP_LENGTH, N_FFT, N_MELS, N_MFCC, SAMPLE_RATE, TOP_DB,
                                     compute_clip_features, cut_clips)
 
-from bench_notebooks import PeakMemory
-from common import (REPO_ROOT, command_line, describe_machine, format_header, make_parser,
-                    record_end_load, write_results)
+from common import (REPO_ROOT, PeakMemory, command_line, describe_machine, format_header,
+                    make_parser, record_end_load, write_results)
 
 CODE_FILES = ("mlcourse/data/build.py", "mlcourse/data/features.py", "mlcourse/data/render.py")
 """The files measured: their hash goes into the report, beside the commit."""

@@ -45,7 +45,7 @@ from mlcourse.explorer import PADDING, EmbeddingExplorer
 from mlcourse.labbrowser import jupyterlab, notebook_page
 
 from common import (RESULTS_DIR, command_line, describe_machine, format_header, make_parser,
-                    record_end_load, write_results)
+                    record_end_load, timed, write_results)
 
 CODE_FILES = ("mlcourse/explorer.py", "mlcourse/explorer.js")
 """The files measured: their hash goes into the report, beside the commit."""
@@ -105,13 +105,6 @@ def make_explorer(data, cache_dir, method="umap"):
     return EmbeddingExplorer(data["embeddings"], {"class": data["class"], "group": data["group"]},
                              names=data["names"], subspaces={SUBSPACE: slice(*SUBSPACE_DIMS)},
                              method=method, cache_dir=cache_dir)
-
-
-def timed(function, *arguments, **keywords):
-    """``(result, seconds)`` of one call."""
-    start = time.perf_counter()
-    result = function(*arguments, **keywords)
-    return result, time.perf_counter() - start
 
 
 # --------------------------------------------------------------------------------------------

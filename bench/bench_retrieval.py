@@ -22,7 +22,6 @@ Results are printed and written to ``bench/results/retrieval.md`` and ``retrieva
 from __future__ import annotations
 
 import statistics
-import time
 
 import faiss
 import numpy as np
@@ -31,7 +30,7 @@ import torch
 from mlcourse.metrics import mean_average_precision, nearest_neighbors, recall_at_k
 
 from common import (command_line, describe_machine, format_header, make_parser,
-                    record_end_load, write_results)
+                    record_end_load, timed, write_results)
 
 CODE_FILES = ("mlcourse/metrics.py",)
 """The file measured: its hash goes into the report, beside the commit."""
@@ -68,13 +67,6 @@ def make_embeddings(n_items):
 # --------------------------------------------------------------------------------------------
 # The two ways of computing R@K, each timed from embeddings to numbers
 # --------------------------------------------------------------------------------------------
-
-
-def timed(function, *arguments, **keywords):
-    """``(result, seconds)`` of one call."""
-    start = time.perf_counter()
-    result = function(*arguments, **keywords)
-    return result, time.perf_counter() - start
 
 
 def faiss_neighbors(embeddings, k):

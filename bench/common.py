@@ -20,9 +20,12 @@ import platform
 import shlex
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import torch
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -61,6 +64,108 @@ def command_line():
     if script.is_relative_to(REPO_ROOT):
         script = script.relative_to(REPO_ROOT)
     return shlex.join(["python", str(script), *sys.argv[1:]])
+
+
+# --------------------------------------------------------------------------------------------
+# Measuring
+# --------------------------------------------------------------------------------------------
+
+
+def timed(function, *arguments, **keywords):
+    """``(result, seconds)`` of one call."""
+    start = time.perf_counter()
+    result = function(*arguments, **keywords)
+    return result, time.perf_counter() - start
+
+
+POLL_SECONDS = 0.2
+"""How often :class:`PeakMemory` samples the memory of a process tree."""
+
+
+class PeakMemory:
+    """Sample the summed RSS of this process's descendants in a thread, and keep the peak.
+
+    Use it as a context manager around the work to measure. RSS counts the pages each process
+    has in memory, so pages shared between processes (a forked worker's copy-on-write pages,
+    the same memory-mapped file) are counted once per process: the sum is an upper bound of
+    the memory the tree really holds, which is what a budget should be checked against.
+
+    Attributes:
+        peak_bytes: the largest summed RSS seen.
+        peak_at_s: when it was seen, in seconds from the start.
+        processes_at_peak: how many processes were summed then.
+        max_processes: the most processes seen at once.
+        children_peak_bytes: the largest RSS of a direct child alone (for a notebook: the
+            kernel, without its workers).
+        samples: how many samples were taken.
+    """
+
+    def __init__(self, interval=POLL_SECONDS, include_self=False):
+        """Args:
+            interval: seconds between samples.
+            include_self: count this process too (for work done in it, like the dataset build's
+                main process); by default only the processes it started.
+        """
+        self.interval = interval
+        self.include_self = include_self
+        self.me = psutil.Process()
+        self.peak_bytes = 0
+        self.peak_at_s = 0.0
+        self.processes_at_peak = 0
+        self.max_processes = 0
+        self.children_peak_bytes = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._start = 0.0
+
+    def __enter__(self):
+        self._start = time.perf_counter()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stop.set()
+        self._thread.join()
+        return False
+
+    def _poll(self):
+        while True:
+            self.sample()
+            if self._stop.wait(self.interval):
+                self.sample()  # one last look, so a short run still gets two samples
+                return
+
+    def sample(self):
+        """Sum the RSS of the process tree now, and update the peaks."""
+        try:
+            children = self.me.children(recursive=True)
+        except psutil.Error:
+            return
+        direct = {child.pid for child in self.me.children()} if children else set()
+        processes = children + ([self.me] if self.include_self else [])
+        total, counted = 0, 0
+        for process in processes:
+            try:
+                rss = process.memory_info().rss
+            except psutil.Error:  # it ended between the listing and now
+                continue
+            total += rss
+            counted += 1
+            if process.pid in direct:
+                self.children_peak_bytes = max(self.children_peak_bytes, rss)
+        self.samples += 1
+        self.max_processes = max(self.max_processes, counted)
+        if total > self.peak_bytes:
+            self.peak_bytes = total
+            self.peak_at_s = time.perf_counter() - self._start
+            self.processes_at_peak = counted
+
+    def as_dict(self):
+        """The measurements, JSON-ready."""
+        return {"peak_rss_bytes": self.peak_bytes, "peak_at_s": round(self.peak_at_s, 1),
+                "processes_at_peak": self.processes_at_peak, "max_processes": self.max_processes,
+                "kernel_peak_rss_bytes": self.children_peak_bytes, "samples": self.samples}
 
 
 # --------------------------------------------------------------------------------------------
