@@ -414,7 +414,7 @@ class EmbeddingExplorer(widgets.VBox):
             self.map.color_by = concept
 
     def _show_space(self, space: str) -> None:
-        n_points, n_dims = self.points(space).shape
+        n_points, n_dims = len(self.embeddings), len(self.spaces[space])
         what = "the complete space" if space == COMPLETE else f"the {space} sub-space"
         if not self.is_cached(space):  # a note over the map while it is computed
             self.map.busy = (f"Computing the {self.method.upper()} map of {what} "
@@ -472,7 +472,7 @@ class EmbeddingExplorer(widgets.VBox):
         self.clip_panel.children = (heading, self._player(index, autoplay=True))
         what = "complete space" if self.space == COMPLETE else f"{self.space} sub-space"
         rows = [widgets.HTML(f"<b>{len(neighbours)} nearest in the {html.escape(what)}</b> "
-                             f"({self.points().shape[1]} dimensions, {self.metric} distance)")]
+                             f"({len(self.spaces[self.space])} dimensions, {self.metric} distance)")]
         for rank, (other, distance) in enumerate(zip(self.neighbours, self.distances), start=1):
             text = widgets.HTML(f"{rank}. <b>{self._name(other)}</b> (distance {distance:.3f})<br>"
                                 f"<small>{self._labels_text(other)}</small>", layout=widgets.Layout(flex="1"))
