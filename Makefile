@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml
 	$(PIP) install --upgrade pip
 	$(PIP) install $(TORCH_PIP_FLAGS) torch==$(TORCH_VERSION)
 	$(PIP) install --no-deps tinysoundfont
-	$(PIP) install -e '.[test]'
+	$(PIP) install -e '.[test,mirdata]'
 	# Compile librosa's numba functions once, in a process without torch, into numba's cache:
 	# later processes load them instead of compiling each time (15-30 s per process).
 	$(PY) -c "import numpy, librosa; y = numpy.random.default_rng(0).standard_normal(66150).astype('float32'); \

@@ -28,6 +28,14 @@ NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 KERNEL = "python3"
 # The kernel's own log: errors only (not its notice that it talks to papermill over local TCP).
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+# What these notebooks need that only the rendered dataset has; with MLCOURSE_DATASET naming an
+# imported collection of audio files (see mlcourse.data.collections) they are left out.
+RENDERED_ONLY = {
+    "00_data_tour": "the recipe's scores and metadata",
+    "07_cross_modal": "scores (piano rolls)",
+    "08_self_supervised": "scores (piano rolls)",
+    "09_applications": "several versions of each piece and the tunes for segmentation",
+}
 
 
 @dataclass
@@ -273,6 +281,16 @@ def main(argv: list[str] | None = None) -> int:
     # The kernels inherit this environment: give them the same mode and absolute paths.
     os.environ["MLCOURSE_MODE"] = args.mode
     absolutize_env("MLCOURSE_DATA", "MLCOURSE_RESULTS")
+    collection = os.environ.get("MLCOURSE_DATASET")
+    if collection:
+        if Path(collection).expanduser().is_dir():  # a folder rather than a collection's name
+            absolutize_env("MLCOURSE_DATASET")
+        for notebook in [n for n in notebooks if n.stem in RENDERED_ONLY]:
+            print(f"Leaving out {notebook.name}: it needs {RENDERED_ONLY[notebook.stem]}, "
+                  f"which the collection {collection!r} does not have.")
+        notebooks = [n for n in notebooks if n.stem not in RENDERED_ONLY]
+        if not notebooks:
+            return 2
 
     print(f"Running {len(notebooks)} notebook(s) in {args.mode} mode "
           f"into {_relative(output_dir())}/", flush=True)

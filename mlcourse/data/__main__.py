@@ -1,9 +1,10 @@
-"""Command line: ``python -m mlcourse.data recipe`` and ``python -m mlcourse.data build``."""
+"""Command line: ``python -m mlcourse.data recipe``, ``build``, ``import`` and ``import-mirdata``."""
 
 import argparse
 import sys
 
 from .build import SIZES, build_dataset, recipe_dir
+from .collections import MIRDATA_CONCEPTS, import_audio_folder, import_mirdata
 from .recipe import RECIPE_SEED, write_recipe
 
 
@@ -17,14 +18,30 @@ def main(argv: list[str] | None = None) -> int:
                        help=f"one of {', '.join(SIZES)} (default: workshop)")
     build.add_argument("--workers", type=int, default=None,
                        help="parallel processes (default: the available cores, at most 4)")
+    imported = commands.add_parser("import", help="import an audio folder and a CSV of labels as a collection "
+                                   "(load it with MLCOURSE_DATASET=NAME)")
+    imported.add_argument("folder", help="the folder of audio files")
+    imported.add_argument("tags_csv", help="CSV with a file column and one column per concept")
+    imported.add_argument("--name", required=True, help="the collection's name")
+    imported.add_argument("--clips-per-file", type=int, default=10)
+    from_mirdata = commands.add_parser("import-mirdata", help="import a local copy of a mirdata collection "
+                                       f"({', '.join(MIRDATA_CONCEPTS)})")
+    from_mirdata.add_argument("dataset", help="the mirdata name, e.g. gtzan_genre")
+    from_mirdata.add_argument("--data-home", default=None, help="where your copy is (default: mirdata's)")
+    from_mirdata.add_argument("--name", default=None, help="the collection's name (default: the mirdata name)")
+    from_mirdata.add_argument("--clips-per-file", type=int, default=10)
     args = parser.parse_args(argv)
     try:
         if args.command == "recipe":
             works, versions = write_recipe(recipe_dir(), seed=args.seed)
             print(f"wrote the recipe: {len(works)} works, {len(versions)} versions, in {recipe_dir()}")
+        elif args.command == "import-mirdata":
+            import_mirdata(args.dataset, args.name, args.data_home, clips_per_file=args.clips_per_file)
+        elif args.command == "import":
+            import_audio_folder(args.folder, args.tags_csv, args.name, clips_per_file=args.clips_per_file)
         else:
             build_dataset(args.size, workers=args.workers)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, ImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

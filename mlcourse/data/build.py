@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -195,6 +196,26 @@ def read_manifest(folder: Path) -> dict | None:
         return None
 
 
+@contextmanager
+def replacing(target: Path):
+    """Write a folder atomically: yields an empty partial folder beside `target`, which replaces
+    `target` whole when the block ends, and is removed if it fails or is interrupted (partial
+    folders left by a killed process are removed on the next write)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{target.name}.partial-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    partial = target.parent / f".{target.name}.partial-{os.getpid()}"
+    partial.mkdir()
+    try:
+        yield partial
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(partial, target)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+
+
 def build_dataset(size: str = "workshop", workers: int | None = None, quiet: bool = False) -> Path:
     """Build (or find up to date) the dataset cache of one size.
 
@@ -223,12 +244,7 @@ def build_dataset(size: str = "workshop", workers: int | None = None, quiet: boo
     plan = plan_versions(size)
     per_version = SIZES[size]["clips_per_version"]
     n_clips = len(plan) * per_version
-    cache_root().mkdir(parents=True, exist_ok=True)
-    for stale in cache_root().glob(f".{size}.partial-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    partial = cache_root() / f".{size}.partial-{os.getpid()}"
-    partial.mkdir()
-    try:
+    with replacing(target) as partial:
         logmel = np.lib.format.open_memmap(partial / "logmel.npy", mode="w+", dtype=np.float16,
                                            shape=(n_clips, N_MELS, N_FRAMES))
         chroma = np.lib.format.open_memmap(partial / "chroma.npy", mode="w+", dtype=np.float16,
@@ -263,11 +279,5 @@ def build_dataset(size: str = "workshop", workers: int | None = None, quiet: boo
                     "build_format": BUILD_FORMAT,
                     "build_seconds": round(time.perf_counter() - started, 1)}
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=1))
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(partial, target)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
     print(f"built the {size} dataset: {n_clips} clips in {manifest['build_seconds']} s, into {target}")
     return target

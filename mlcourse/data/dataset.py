@@ -3,6 +3,7 @@
 Taught in ``notebooks/00_data_tour.ipynb``.
 """
 
+import os
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -103,12 +104,14 @@ def _missing_cache(size: str, folder: Path, problem: str) -> str:
             f"(or set MLCOURSE_DATA to the folder that holds your cache)")
 
 
-def load_dataset(size: str = "workshop", split: str | None = None) -> ClipDataset:
-    """Load a built dataset.
+def load_dataset(size: str = "workshop", split: str | None = None, source: str | None = None) -> ClipDataset:
+    """Load a built dataset, or an imported collection of your own music.
 
     Args:
         size: 'smoke', 'workshop' or 'full' (notebooks pass their MLCOURSE_MODE).
         split: 'train', 'valid', 'test', or None for every clip.
+        source: an imported collection's name or folder (see :mod:`mlcourse.data.collections`)
+            to load instead of the rendered dataset; default ``$MLCOURSE_DATASET`` if set.
 
     Returns:
         a :class:`ClipDataset`; log-mel, chroma and piano rolls are memory-mapped, so loading is
@@ -119,6 +122,11 @@ def load_dataset(size: str = "workshop", split: str | None = None) -> ClipDatase
         ValueError: unknown size or split, a cache built from another recipe, or a corrupt cache.
     """
     check_size(size)
+    source = source or os.environ.get("MLCOURSE_DATASET")
+    if source:
+        from .collections import load_collection
+
+        return load_collection(source, split)
     if split is not None and split not in SPLITS:
         raise ValueError(f"unknown split {split!r}: choose one of {', '.join(SPLITS)} or None")
     folder = cache_root() / size

@@ -1,0 +1,195 @@
+"""Imported collections: an audio folder + CSV becomes a dataset every notebook can load."""
+
+import os
+import shutil
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile
+
+from audio_collection import write_collection
+from mlcourse.data import (CLIP_SAMPLES, SAMPLE_RATE, compute_log_mel, import_audio_folder, load_collection,
+                           load_dataset)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def collection(tmp_path_factory):
+    """(cache root, source folder, collection folder) of a generated 48-file collection."""
+    base = tmp_path_factory.mktemp("collection")
+    tags = write_collection(base / "music")
+    with mock.patch.dict(os.environ, {"MLCOURSE_DATA": str(base / "cache")}):
+        folder = import_audio_folder(base / "music", tags, "synth")
+    return base / "cache", base / "music", folder
+
+
+def test_import_writes_every_clip_with_its_labels_and_features(collection):
+    _, music, folder = collection
+    data = load_collection(folder)
+    table = pd.read_csv(music / "tags.csv")
+    assert len(data) == 3 * len(table)  # 10-second files: three consecutive 3-second clips each
+    assert data.logmel.shape == (len(data), 128, 130) and data.chroma.shape == (len(data), 12, 130)
+    labels = table.set_index("file")
+    for concept in ("genre", "mood", "instrument", "era"):
+        assert (data.meta[concept].to_numpy() == labels.loc[data.meta.file, concept].to_numpy()).all()
+    # the features of a clip are those of the file's samples, read here without the course's reader
+    row = 7
+    audio, rate = soundfile.read(music / data.meta.file[row], dtype="float32")
+    first = int(round(data.meta.start_s[row] * SAMPLE_RATE))
+    assert rate == SAMPLE_RATE
+    expected = compute_log_mel(audio[None, first:first + CLIP_SAMPLES])[0]
+    np.testing.assert_allclose(data.logmel[row].astype(np.float32), expected, atol=0.05)
+    np.testing.assert_allclose(data.audio(row), audio[first:first + CLIP_SAMPLES], atol=1e-4)
+    assert data.tags.sum(axis=1).tolist() == [4] * len(data)  # one value of each concept
+
+
+def test_splits_keep_a_file_together_and_hold_every_class(collection):
+    _, _, folder = collection
+    meta = load_collection(folder).meta
+    assert (meta.groupby("file").split.nunique() == 1).all()
+    for split in ("train", "valid", "test"):
+        assert set(meta.genre[meta.split == split]) == set(meta.genre), split
+    assert (meta.split == "train").mean() == pytest.approx(0.7, abs=0.1)
+    parts = [load_collection(folder, split) for split in ("train", "valid", "test")]
+    assert sum(len(p) for p in parts) == len(meta)
+
+
+def test_load_dataset_loads_the_collection_that_mlcourse_dataset_names(collection, monkeypatch):
+    cache, _, folder = collection
+    monkeypatch.setenv("MLCOURSE_DATA", str(cache))
+    monkeypatch.setenv("MLCOURSE_DATASET", "synth")
+    test = load_dataset("smoke", split="test")
+    assert set(test.meta.split) == {"test"} and test.packed_pianoroll is None
+    assert list(test.meta.clip_id) == list(load_collection(folder, "test").meta.clip_id)
+    monkeypatch.setenv("MLCOURSE_DATASET", "nothing-here")
+    with pytest.raises(FileNotFoundError, match="python -m mlcourse.data import .*--name nothing-here"):
+        load_dataset("smoke")
+
+
+def test_a_failed_import_leaves_the_previous_collection_and_no_partial_folder(collection, tmp_path, monkeypatch):
+    cache, music, folder = collection
+    copy = tmp_path / "cache" / "collections" / "synth"
+    shutil.copytree(folder, copy)
+    before = (copy / "clips.csv").read_bytes()
+    monkeypatch.setenv("MLCOURSE_DATA", str(tmp_path / "cache"))
+    saved = np.save
+
+    def failing_save(path, array):
+        if str(path).endswith("tags.npy"):
+            raise KeyboardInterrupt  # as if the user pressed Ctrl-C halfway
+        saved(path, array)
+
+    monkeypatch.setattr(np, "save", failing_save)
+    with pytest.raises(KeyboardInterrupt):
+        import_audio_folder(music, music / "tags.csv", "synth")
+    assert sorted(p.name for p in copy.parent.iterdir()) == ["synth"]
+    assert (copy / "clips.csv").read_bytes() == before
+
+
+def test_corrupt_collection_and_moved_audio_say_what_to_do(collection, tmp_path):
+    _, _, folder = collection
+    broken = tmp_path / "broken"
+    shutil.copytree(folder, broken)
+    (broken / "logmel.npy").write_bytes((folder / "logmel.npy").read_bytes()[:5000])
+    with pytest.raises(ValueError, match="corrupt.*import it again"):
+        load_collection(broken)
+    moved = load_collection(folder)
+    moved.audio_source.folder = tmp_path / "elsewhere"
+    with pytest.raises(FileNotFoundError, match="is gone"):
+        moved.audio(0)
+
+
+def test_bad_split_values_and_names_are_refused(collection, tmp_path):
+    _, music, _ = collection
+    table = pd.read_csv(music / "tags.csv").assign(split="training")
+    table.to_csv(tmp_path / "tags.csv", index=False)
+    with pytest.raises(ValueError, match="unknown split value.*'training'"):
+        import_audio_folder(music, tmp_path / "tags.csv", "x")
+    with pytest.raises(ValueError, match="bad collection name"):
+        import_audio_folder(music, music / "tags.csv", "../escape")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook", ["01_distances_and_lda", "02_lmnn", "03_siamese_contrastive",
+                                      "04_triplet_mining", "05_classification_and_proxies", "06_disentangled"])
+def test_the_notebooks_run_on_an_imported_collection(collection, notebook, tmp_path, monkeypatch):
+    import papermill
+
+    cache, _, _ = collection
+    # The cache holds the collection and no rendered dataset: a notebook that loaded the rendered
+    # smoke dataset would stop with "no complete smoke dataset".
+    assert [p.name for p in cache.iterdir()] == ["collections"]
+    monkeypatch.setenv("MLCOURSE_DATA", str(cache))
+    monkeypatch.setenv("MLCOURSE_DATASET", "synth")
+    monkeypatch.setenv("MLCOURSE_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("MLCOURSE_MODE", "smoke")
+    executed = tmp_path / f"{notebook}.ipynb"
+    papermill.execute_notebook(str(ROOT / "notebooks" / f"{notebook}.ipynb"), str(executed),
+                               parameters={"MLCOURSE_MODE": "smoke"}, cwd=str(ROOT / "notebooks"),
+                               kernel_name="python3", progress_bar=False,
+                               extra_arguments=["--IPKernelApp.log_level=ERROR"])
+    assert executed.exists()
+
+
+def test_the_course_leaves_out_the_notebooks_that_need_the_rendered_dataset(monkeypatch, tmp_path, capsys):
+    from mlcourse import course
+
+    ran = []
+
+    def pretend(notebook, mode):
+        ran.append(notebook.stem)
+        return course.Outcome(notebook.stem, 0.0, True)
+
+    monkeypatch.setattr(course, "run_one", pretend)
+    monkeypatch.setenv("MLCOURSE_RESULTS", str(tmp_path))
+    monkeypatch.setenv("MLCOURSE_DATASET", "mine")
+    assert course.main(["--mode", "smoke"]) == 0
+    everything = [p.stem for p in course.find_notebooks(course.notebooks_dir())]
+    assert ran == [n for n in everything if n not in course.RENDERED_ONLY]
+    assert "01_distances_and_lda" in ran and "07_cross_modal" not in ran
+    assert "Leaving out 07_cross_modal.ipynb: it needs scores" in capsys.readouterr().out
+    monkeypatch.delenv("MLCOURSE_DATASET")
+    ran.clear()
+    assert course.main(["--mode", "smoke"]) == 0 and ran == everything
+
+
+def test_a_local_mirdata_copy_imports_with_its_labels(tmp_path, monkeypatch):
+    mirdata = pytest.importorskip("mirdata")
+    import json
+
+    from audio_collection import tone
+    from mlcourse.data.collections import import_mirdata
+
+    # A local copy of GTZAN as mirdata lays it out: genres/<genre>/<genre>.<n>.wav, with its index
+    # (a few tracks; one file absent, as in a partial copy).
+    home, rng, tracks = tmp_path / "gtzan", np.random.default_rng(1), {}
+    for genre, harmonics in [("blues", "strings"), ("classical", "flutes"), ("metal", "reeds")]:
+        for n in range(4):
+            track_id = f"{genre}.{n:05d}"
+            relative = f"gtzan_genre/genres/{genre}/{track_id}.wav"
+            tracks[track_id] = {"audio": [relative, None], "beats": [None, None], "tempo": [None, None]}
+            if track_id != "metal.00003":
+                (home / relative).parent.mkdir(parents=True, exist_ok=True)
+                soundfile.write(home / relative, tone(harmonics, "march", "bright", "early", 7.0, rng), SAMPLE_RATE)
+    index = tmp_path / "index.json"
+    index.write_text(json.dumps({"version": "1.0", "tracks": tracks}))
+    real_initialize = mirdata.initialize
+
+    def initialize(name, data_home=None, version="default"):
+        dataset = real_initialize(name, data_home=data_home, version=version)
+        dataset.index_path = str(index)  # the index a download would have put in mirdata's folder
+        return dataset
+
+    monkeypatch.setattr(mirdata, "initialize", initialize)
+    monkeypatch.setenv("MLCOURSE_DATA", str(tmp_path / "cache"))
+    with pytest.warns(UserWarning, match="left out 1 track"):
+        folder = import_mirdata("gtzan_genre", "gtzan", data_home=home)
+    data = load_collection(folder)
+    assert sorted(data.meta.file.unique()) == sorted(t["audio"][0] for k, t in tracks.items() if k != "metal.00003")
+    assert (data.meta.genre == data.meta.file.str.split("/").str[2]).all()
+    assert data.tag_names == ["genre:blues", "genre:classical", "genre:metal"]
+    assert set(data.meta.split) == {"train", "valid", "test"}
