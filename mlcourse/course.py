@@ -260,6 +260,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def missing_concepts(collection: str) -> list[str]:
+    """The course concepts an imported collection has no labels for (none if it cannot be read:
+    the notebooks then say what is wrong with it)."""
+    from mlcourse.data import CONCEPTS
+    from mlcourse.data.build import read_manifest
+    from mlcourse.data.collections import collection_dir
+
+    manifest = read_manifest(collection_dir(collection)) or {}
+    return [c for c in CONCEPTS if c not in manifest.get("concepts", CONCEPTS)]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the course notebooks and print the summary.
 
@@ -285,6 +296,11 @@ def main(argv: list[str] | None = None) -> int:
     if collection:
         if Path(collection).expanduser().is_dir():  # a folder rather than a collection's name
             absolutize_env("MLCOURSE_DATASET")
+        lacking = missing_concepts(collection)
+        if lacking:
+            print(f"The collection {collection!r} has no {', '.join(lacking)} labels, which the notebooks use: "
+                  "add a column for each to its CSV and import it again.", file=sys.stderr)
+            return 2
         for notebook in [n for n in notebooks if n.stem in RENDERED_ONLY]:
             print(f"Leaving out {notebook.name}: it needs {RENDERED_ONLY[notebook.stem]}, "
                   f"which the collection {collection!r} does not have.")

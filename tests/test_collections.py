@@ -157,6 +157,20 @@ def test_the_course_leaves_out_the_notebooks_that_need_the_rendered_dataset(monk
     assert course.main(["--mode", "smoke"]) == 0 and ran == everything
 
 
+def test_the_course_refuses_a_collection_without_the_concepts_the_notebooks_use(tmp_path, monkeypatch, capsys):
+    from mlcourse import course
+
+    music = tmp_path / "music"
+    tags = write_collection(music)
+    pd.read_csv(tags).drop(columns=["mood", "era"]).to_csv(tmp_path / "genre_and_instrument.csv", index=False)
+    monkeypatch.setenv("MLCOURSE_DATA", str(tmp_path / "cache"))
+    import_audio_folder(music, tmp_path / "genre_and_instrument.csv", "two")
+    monkeypatch.setattr(course, "run_one", lambda *args: pytest.fail("no notebook should run"))
+    monkeypatch.setenv("MLCOURSE_DATASET", "two")
+    assert course.main(["--mode", "smoke"]) == 2
+    assert "has no mood, era labels" in capsys.readouterr().err
+
+
 def test_a_local_mirdata_copy_imports_with_its_labels(tmp_path, monkeypatch):
     mirdata = pytest.importorskip("mirdata")
     import json

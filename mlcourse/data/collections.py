@@ -4,9 +4,9 @@
 computes the course's features and writes them into ``<cache>/collections/mine/`` (atomically: an
 interrupted import leaves nothing a load would accept). Then ``MLCOURSE_DATASET=mine`` makes every
 notebook's ``load_dataset`` load your collection instead of the rendered one; ``MLCOURSE_MODE``
-still sets the length of training. ``python -m mlcourse.data import-mirdata gtzan_genre`` does the
-same for a local copy of a mirdata collection. Notebooks 01-06 need the course's four concepts (a CSV column
-each: genre, mood, instrument, era); 00, 07, 08 and 09 need the rendered scores.
+still sets the length of training. ``python -m mlcourse.data import-mirdata gtzan_genre`` does
+the same for a local copy of a mirdata collection. Notebooks 01-06 need the course's four concepts
+(a CSV column each: genre, mood, instrument, era); 00, 07, 08 and 09 need the rendered scores.
 """
 
 import json
