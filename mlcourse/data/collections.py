@@ -106,10 +106,9 @@ def load_collection(source, split: str | None = None):
         FileNotFoundError: no imported collection there (the message says how to import one).
         ValueError: a corrupt collection, or an unknown split.
     """
-    from .dataset import SPLITS, ClipDataset
+    from .dataset import ClipDataset, check_split
 
-    if split is not None and split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}: choose one of {', '.join(SPLITS)} or None")
+    check_split(split)
     folder = collection_dir(source)
     manifest = read_manifest(folder)
     if manifest is None or manifest.get("kind") != "collection":

@@ -99,6 +99,12 @@ class ClipDataset:
         return Audio(self.audio(index), rate=SAMPLE_RATE, normalize=False)
 
 
+def check_split(split: str | None) -> None:
+    """Raise a ValueError naming the splits unless `split` is one of them or None."""
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}: choose one of {', '.join(SPLITS)} or None")
+
+
 def _missing_cache(size: str, folder: Path, problem: str) -> str:
     return (f"{problem} at {folder}: build it with `python -m mlcourse.data build --size {size}` "
             f"(or set MLCOURSE_DATA to the folder that holds your cache)")
@@ -122,13 +128,12 @@ def load_dataset(size: str = "workshop", split: str | None = None, source: str |
         ValueError: unknown size or split, a cache built from another recipe, or a corrupt cache.
     """
     check_size(size)
+    check_split(split)
     source = source or os.environ.get("MLCOURSE_DATASET")
     if source:
         from .collections import load_collection
 
         return load_collection(source, split)
-    if split is not None and split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}: choose one of {', '.join(SPLITS)} or None")
     folder = cache_root() / size
     manifest = read_manifest(folder)
     if manifest is None:
