@@ -2,7 +2,9 @@
 
 One command measures how many clips per second ``mlcourse.train.train`` pushes through the
 default ``EmbeddingNet`` with the triplet loss (online "all" mining), on the CPU and, when one
-is present, on a CUDA GPU (bfloat16 autocast, with the peak GPU memory):
+is present, on a CUDA GPU (bfloat16 autocast, with the peak GPU memory), and where the time goes:
+the share spent waiting for batches, and the device's busy time per step (on CUDA measured on
+the GPU with CUDA events; see ``mlcourse.train.StepClock``):
 
     .venv/bin/python bench/bench_training.py [--quick] [--device cpu|cuda|all]
 
@@ -47,6 +49,7 @@ def measure(device, batch_size, n_batches, epochs):
     history = train(model, TripletMarginLoss(margin=0.2, mining="all"), features, labels, sampler,
                     epochs=epochs + 1, device=device, progress=False)
     timed = history.clips_per_second[1:]  # the first epoch warms up
+    wall = sum(history.epoch_seconds[1:])
     return {
         "device": device,
         "batch_size": sampler.batch_size,
@@ -54,6 +57,9 @@ def measure(device, batch_size, n_batches, epochs):
         "timed_epochs": epochs,
         "clips_per_second": statistics.median(timed),
         "clips_per_second_each_epoch": timed,
+        "input_fraction": sum(history.epoch_input_seconds[1:]) / wall,
+        "compute_fraction": sum(history.epoch_compute_seconds[1:]) / wall,
+        "compute_ms_per_step": 1000 * sum(history.epoch_compute_seconds[1:]) / (n_batches * epochs),
         "peak_gpu_memory_mib": (torch.cuda.max_memory_allocated() / 2**20
                                 if device == "cuda" else None),
         "parameters": count_parameters(model),
@@ -63,21 +69,28 @@ def measure(device, batch_size, n_batches, epochs):
 def format_report(rows, machine, command):
     """The whole markdown report: one row per device and batch size, then how it was measured."""
     lines = [
-        "| device | batch | clips/s (median) | clips/s per timed epoch | peak GPU memory (MiB) |",
-        "|---|---:|---:|---|---:|",
+        "| device | batch | clips/s (median) | clips/s per timed epoch | waiting for batches "
+        "| device busy | busy ms / step | peak GPU memory (MiB) |",
+        "|---|---:|---:|---|---:|---:|---:|---:|",
     ]
     for row in rows:
         each = ", ".join(f"{value:.0f}" for value in row["clips_per_second_each_epoch"])
         memory = row["peak_gpu_memory_mib"]
         memory = "—" if memory is None else f"{memory:.0f}"
         lines.append(f"| {row['device']} | {row['batch_size']} | {row['clips_per_second']:.0f} "
-                     f"| {each} | {memory} |")
+                     f"| {each} | {row['input_fraction']:.1%} | {row['compute_fraction']:.1%} "
+                     f"| {row['compute_ms_per_step']:.1f} | {memory} |")
     notes = [
         f"- Model: `EmbeddingNet()` ({rows[0]['parameters']:,} parameters), triplet loss with "
         "online 'all' mining, Adam; bfloat16 autocast on CUDA.",
         f"- Random float16 log-mels (128 x 130), {N_CLASSES} classes, P x K batches of all "
         f"{N_CLASSES} classes; one warm-up epoch, then the median over the timed epochs of the "
         "training loop's own clips/s (its per-epoch wall time, GPU synchronised).",
+        "- 'waiting for batches': the share of the timed epochs spent drawing batches and "
+        "handing their indices to the device; 'device busy': the share the device spent on the "
+        "steps, and 'busy ms / step' that time per step. On CUDA the busy time is measured on "
+        "the GPU, between two CUDA events around each step; on the CPU it is the steps' wall "
+        "time. The features live on the device, so a step reads its batch there.",
     ]
     return "\n\n".join([
         format_header("Training throughput", command, machine),

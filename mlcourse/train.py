@@ -11,7 +11,9 @@ is the loss (contrastive, triplet, proxies, ...) and how batches are drawn (the 
 - optimises the network's parameters and the loss's own, if it has any (proxies, class
   weights);
 - seeds everything, shows a tqdm progress bar, and keeps the loss of every step and the wall
-  time of every epoch (later notebooks compare training times);
+  time of every epoch (later notebooks compare training times), split into the time spent
+  waiting for batches and the time the device spent computing the steps (on CUDA measured on
+  the GPU itself, with CUDA events), so a slow input pipeline shows;
 - writes a checkpoint after every epoch, atomically, and can resume from it;
 - under ``torchrun --nproc_per_node=N``, trains in N processes (one per GPU) on the same
   global batches as one process would, each embedding its share of every batch
@@ -26,6 +28,7 @@ import os
 import random
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -46,6 +49,12 @@ class TrainingHistory:
         epoch_losses: The mean step loss of each epoch.
         epoch_seconds: Wall time of each epoch (evaluation by ``on_epoch_end`` excluded).
         clips_per_second: Training throughput of each epoch.
+        epoch_input_seconds: Of each epoch's wall time, the time spent drawing the batches
+            from the sampler and handing their indices to the device.
+        epoch_compute_seconds: Of each epoch's wall time, the time the device spent on the
+            steps (forward, loss, backward, optimiser): on CUDA the GPU time between the start
+            and the end of each step, measured with CUDA events; on the CPU the steps' wall
+            time. NaN on other devices (MPS), where it is not measured.
         evaluations: What ``on_epoch_end`` returned after each epoch (empty dicts if nothing).
         device: The device trained on, e.g. ``"cpu"`` or ``"cuda:0"``.
     """
@@ -54,6 +63,8 @@ class TrainingHistory:
     epoch_losses: list = field(default_factory=list)
     epoch_seconds: list = field(default_factory=list)
     clips_per_second: list = field(default_factory=list)
+    epoch_input_seconds: list = field(default_factory=list)
+    epoch_compute_seconds: list = field(default_factory=list)
     evaluations: list = field(default_factory=list)
     device: str = ""
 
@@ -61,6 +72,25 @@ class TrainingHistory:
     def total_seconds(self):
         """Training time summed over epochs."""
         return float(sum(self.epoch_seconds))
+
+    @property
+    def input_fraction(self):
+        """The share of the training time spent waiting for batches."""
+        return float(sum(self.epoch_input_seconds) / self.total_seconds)
+
+    @property
+    def compute_fraction(self):
+        """The share of the training time the device was computing steps (its busy time).
+
+        Close to 1: the device is the bottleneck, as it should be. Well below 1 on a GPU: it
+        waits, for batches (see :attr:`input_fraction`) or for Python to launch its kernels.
+        """
+        return float(sum(self.epoch_compute_seconds) / self.total_seconds)
+
+    @property
+    def compute_seconds_per_step(self):
+        """The device's busy time per training step, averaged over all steps."""
+        return float(sum(self.epoch_compute_seconds) / len(self.step_losses))
 
 
 def choose_device(device=None):
@@ -194,28 +224,120 @@ def _train_one_epoch(model, loss_fn, features, labels, sampler, optimizer, step,
                      history, bar):
     model.train()
     sampler.set_epoch(epoch)
+    clock = StepClock(features.device)
     losses, n_clips = [], 0
-    if features.device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for batch in sampler:
-        batch = torch.as_tensor(batch, device=features.device)
-        with torch.autocast(features.device.type, dtype=torch.bfloat16, enabled=use_amp):
-            loss = step(model, loss_fn, features, labels, batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+    clock.start()
+    for batch in clock.batches(sampler):
+        with clock.step():
+            with torch.autocast(features.device.type, dtype=torch.bfloat16, enabled=use_amp):
+                loss = step(model, loss_fn, features, labels, batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
         losses.append(loss.detach())
         n_clips += len(batch)
         bar.update()
     # One transfer per epoch: reading each loss at once would make the GPU wait every step.
     losses = torch.stack(losses).float().cpu().tolist()
-    seconds = time.perf_counter() - start
+    seconds = clock.stop()
     history.step_losses += losses
     history.epoch_losses.append(float(np.mean(losses)))
     history.epoch_seconds.append(seconds)
     history.clips_per_second.append(n_clips / seconds)
+    history.epoch_input_seconds.append(clock.input_seconds)
+    history.epoch_compute_seconds.append(clock.compute_seconds())
     bar.set_postfix(epoch=epoch + 1, loss=f"{history.epoch_losses[-1]:.4f}")
+
+
+class StepClock:
+    """Where an epoch's time goes: waiting for batches, and the device computing the steps.
+
+    The host's clock times the sampler. The steps are timed where they run: a GPU works
+    through its queue of kernels while Python goes on, so the host's clock would only see
+    how long the kernels took to *launch*. On CUDA, each step is therefore bracketed by two
+    CUDA events, which the GPU stamps when it reaches them; their times are read once, at the
+    end of the epoch. On the CPU the step's wall time is its compute time.
+
+    Args:
+        device: The ``torch.device`` the steps run on.
+
+    Example:
+        >>> clock = StepClock(torch.device("cpu"))
+        >>> clock.start()
+        >>> for batch in clock.batches([[0, 1], [2, 3]]):
+        ...     with clock.step():
+        ...         pass
+        >>> seconds = clock.stop()
+
+    Taught in notebooks/03_siamese_contrastive.ipynb
+    """
+
+    def __init__(self, device):
+        self.device = torch.device(device)
+        self.input_seconds = 0.0
+        self._host_step_seconds = 0.0
+        self._events = []
+        self._start = None
+
+    def start(self):
+        """Start the epoch's wall clock (after the device has finished earlier work)."""
+        self._synchronize()
+        self._start = time.perf_counter()
+
+    def stop(self):
+        """The epoch's wall time in seconds, once the device has finished every step."""
+        self._synchronize()
+        return time.perf_counter() - self._start
+
+    def batches(self, sampler):
+        """Each batch of ``sampler`` as an index tensor on the device; the waiting is timed."""
+        iterator = iter(sampler)
+        while True:
+            waited = time.perf_counter()
+            indices = next(iterator, None)
+            if indices is None:
+                return
+            indices = _indices_on(self.device, indices)
+            self.input_seconds += time.perf_counter() - waited
+            yield indices
+
+    @contextmanager
+    def step(self):
+        """A context manager that times one training step on the device."""
+        if self.device.type == "cuda":
+            events = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            events[0].record()
+        started = time.perf_counter()
+        yield
+        self._host_step_seconds += time.perf_counter() - started
+        if self.device.type == "cuda":
+            events[1].record()
+            self._events.append(events)
+
+    def compute_seconds(self):
+        """The device's time on the steps so far (waits for the GPU on CUDA)."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            return sum(start.elapsed_time(end) for start, end in self._events) / 1000
+        if self.device.type == "cpu":
+            return self._host_step_seconds
+        return float("nan")
+
+    def _synchronize(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+
+def _indices_on(device, indices):
+    """A batch's indices as a tensor on ``device``.
+
+    A plain copy to a GPU waits until the GPU has finished all queued work, every step. From
+    pinned (page-locked) memory the copy is queued like a kernel, and the host runs ahead.
+    """
+    indices = torch.as_tensor(np.asarray(indices))
+    if device.type != "cuda":
+        return indices.to(device)
+    return indices.pin_memory().to(device, non_blocking=True)
 
 
 def _evaluate(model, on_epoch_end, epoch):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -10,8 +12,8 @@ from mlcourse.data.samplers import ClassBalancedBatches
 from mlcourse.losses import TripletMarginLoss
 from mlcourse.metrics import recall_at_k
 from mlcourse.models import EmbeddingNet
-from mlcourse.train import (TrainingHistory, choose_device, embed, load_checkpoint,
-                            save_checkpoint, train)
+from mlcourse.train import (StepClock, TrainingHistory, choose_device, default_step, embed,
+                            load_checkpoint, save_checkpoint, train)
 
 SMALL = {"embedding_dim": 32, "widths": (8, 16, 32)}
 
@@ -146,6 +148,73 @@ def test_bad_checkpoints_are_explained(tmp_path):
     save_checkpoint(other, EmbeddingNet(embedding_dim=8, widths=(4,)))
     with pytest.raises(ValueError, match="does not fit this model"):
         load_checkpoint(other, model)
+
+
+class SlowSampler:
+    """A sampler that takes `seconds` to draw each batch of the sampler it wraps."""
+
+    def __init__(self, sampler, seconds):
+        self.sampler, self.seconds = sampler, seconds
+
+    def set_epoch(self, epoch):
+        self.sampler.set_epoch(epoch)
+
+    def __len__(self):
+        return len(self.sampler)
+
+    def __iter__(self):
+        for batch in self.sampler:
+            time.sleep(self.seconds)
+            yield batch
+
+
+def slow_step(seconds):
+    """The default step, taking at least `seconds` more."""
+    def step(*args):
+        time.sleep(seconds)
+        return default_step(*args)
+    return step
+
+
+@pytest.mark.parametrize("input_sleep, step_sleep", [(0.04, 0.0), (0.0, 0.04), (0.03, 0.02)])
+def test_the_epoch_time_is_split_into_waiting_for_batches_and_computing(instrument_clips, input_sleep,
+                                                                        step_sleep):
+    features, codes = instrument_clips
+    sampler = SlowSampler(ClassBalancedBatches(codes, 4, 4, batches_per_epoch=5, seed=0), input_sleep)
+    history = train(EmbeddingNet(**SMALL), TripletMarginLoss(mining="all"), features, codes, sampler,
+                    epochs=2, device="cpu", step=slow_step(step_sleep), progress=False)
+    for wall, waiting, computing in zip(history.epoch_seconds, history.epoch_input_seconds,
+                                        history.epoch_compute_seconds):
+        # each sleep is counted on its own side, and the two sides are disjoint parts of the epoch
+        assert 5 * input_sleep <= waiting < 5 * input_sleep + 0.1
+        assert computing >= 5 * step_sleep
+        assert waiting + computing <= wall < waiting + computing + 0.1
+    assert history.input_fraction == pytest.approx(sum(history.epoch_input_seconds) / history.total_seconds)
+    assert history.compute_seconds_per_step == pytest.approx(sum(history.epoch_compute_seconds) / 10)
+
+
+def test_the_step_clock_gives_index_tensors_and_times_its_parts():
+    clock = StepClock("cpu")
+    clock.start()
+    seen = []
+    for batch in clock.batches(SlowSampler([[0, 1], [2, 3]], 0.01)):
+        with clock.step():
+            time.sleep(0.02)
+        seen.append(batch)
+    wall = clock.stop()
+    assert all(isinstance(b, torch.Tensor) for b in seen) and [b.tolist() for b in seen] == [[0, 1], [2, 3]]
+    assert 0.02 <= clock.input_seconds < 0.04 and 0.04 <= clock.compute_seconds() <= wall
+
+
+def test_a_checkpoint_from_before_the_step_clock_still_loads(instrument_clips, tmp_path):
+    features, codes = instrument_clips
+    path = tmp_path / "model.pt"
+    model, history = small_run(features, codes, epochs=1, checkpoint=path)
+    state = torch.load(path, weights_only=True)
+    del state["history"]["epoch_input_seconds"], state["history"]["epoch_compute_seconds"]
+    torch.save(state, path)
+    loaded, epoch = load_checkpoint(path, EmbeddingNet(**SMALL))
+    assert epoch == 1 and loaded.step_losses == history.step_losses and loaded.epoch_input_seconds == []
 
 
 def test_bad_training_input_is_explained(instrument_clips):
