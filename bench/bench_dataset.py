@@ -18,6 +18,10 @@ One command measures, in one run:
   ``spectral_flatness``, ``rms`` and ``onset_strength`` from that spectrogram: librosa's
   cheapest way to the same numbers), on the same rendered clips of the workshop size, both on
   one thread as in the build's workers. Both must give the same features (float32 rounding).
+* **the import of an audio folder**: ``python -m mlcourse.data import FOLDER TAGS.csv`` of the
+  labelled folder the tests generate (``tests/audio_collection.py``: 48 files per copy), at two
+  sizes, into a temporary cache. Reported: wall time, clips per second and peak RSS, beside the
+  size of the folder's audio once decoded (float32), which the import must not hold at once.
 
 Results are printed and written to ``bench/results/dataset.md`` and ``dataset.json``.
 """
@@ -44,10 +48,14 @@ from mlcourse.data.features import (HOP_LENGTH, N_FFT, N_MELS, N_MFCC, SAMPLE_RA
 from common import (REPO_ROOT, PeakMemory, command_line, describe_machine, format_header,
                     make_parser, record_end_load, write_results)
 
-CODE_FILES = ("mlcourse/data/build.py", "mlcourse/data/features.py", "mlcourse/data/render.py")
+CODE_FILES = ("mlcourse/data/build.py", "mlcourse/data/features.py", "mlcourse/data/render.py",
+              "mlcourse/data/collections.py", "mlcourse/data/dataset.py")
 """The files measured: their hash goes into the report, beside the commit."""
-FULL = {"sizes": ("smoke", "workshop"), "feature_versions": 16, "feature_repeats": 5}
-QUICK = {"sizes": ("smoke",), "feature_versions": 6, "feature_repeats": 3}
+FULL = {"sizes": ("smoke", "workshop"), "feature_versions": 16, "feature_repeats": 5,
+        "imports": [(2, 30.0), (6, 30.0)]}
+QUICK = {"sizes": ("smoke",), "feature_versions": 6, "feature_repeats": 3,
+         "imports": [(1, 10.0), (2, 10.0)]}
+"""imports: (copies of the 48 label combinations, seconds per file) of each imported folder."""
 FEATURE_SIZE = "workshop"
 """The features are compared on the first versions of this size's plan, in its clips per version."""
 MB = 10**6
@@ -98,6 +106,38 @@ def time_build(size, workers):
         "clips_per_second": manifest["n_clips"] / seconds,
         "cache_bytes": total_bytes,
         "cache_file_bytes": file_bytes,
+        **memory.as_dict(),
+    }
+
+
+def time_import(copies, seconds):
+    """Import a generated audio folder into an empty temporary cache, measured.
+
+    Returns:
+        A dict: files, clips, seconds per file, the decoded audio's bytes (float32), the
+        command's wall seconds, clips/s and the :class:`PeakMemory` figures of its process.
+    """
+    sys.path.insert(0, str(REPO_ROOT / "tests"))
+    from audio_collection import write_collection
+
+    with tempfile.TemporaryDirectory(prefix="mlcourse-bench-import-") as folder:
+        tags = write_collection(Path(folder) / "music", copies=copies, seconds=seconds)
+        n_files = len(tags.read_text().splitlines()) - 1
+        environment = dict(os.environ, MLCOURSE_DATA=str(Path(folder) / "cache"))
+        command = [sys.executable, "-m", "mlcourse.data", "import", str(tags.parent), str(tags),
+                   "--name", "bench"]
+        with PeakMemory() as memory:
+            start = time.perf_counter()
+            subprocess.run(command, cwd=REPO_ROOT, env=environment, check=True)
+            wall = time.perf_counter() - start
+        clips = read_manifest(Path(folder) / "cache" / "collections" / "bench")["n_clips"]
+    return {
+        "files": n_files,
+        "clips": clips,
+        "seconds_per_file": seconds,
+        "decoded_audio_bytes": n_files * int(seconds * SAMPLE_RATE) * 4,
+        "seconds": wall,
+        "clips_per_second": clips / wall,
         **memory.as_dict(),
     }
 
@@ -247,6 +287,23 @@ def format_build_table(builds):
     return "\n".join(lines)
 
 
+def format_import_table(imports):
+    """One row per imported folder: its size, the decoded audio, time and peak memory."""
+    lines = ["| files | clips | decoded audio (MB) | wall time (s) | clips/s | peak RSS (MB) |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    for row in imports:
+        lines.append(f"| {row['files']} x {row['seconds_per_file']:.0f} s | {row['clips']:,} "
+                     f"| {row['decoded_audio_bytes'] / MB:,.0f} | {row['seconds']:.1f} "
+                     f"| {row['clips_per_second']:.0f} | {row['peak_rss_bytes'] / MB:,.0f} |")
+    small, large = imports[0], imports[-1]
+    audio_growth = (large["decoded_audio_bytes"] - small["decoded_audio_bytes"]) / MB
+    rss_growth = (large["peak_rss_bytes"] - small["peak_rss_bytes"]) / MB
+    lines += ["", f"From the smaller folder to the larger, the decoded audio grows by "
+              f"{audio_growth:,.0f} MB and the peak RSS by {rss_growth:,.0f} MB: the import keeps "
+              "each file's features, not the folder's audio."]
+    return "\n".join(lines)
+
+
 def format_feature_table(features):
     """Clips per second of both sides, our time over librosa's, and how far apart they are."""
     ours, theirs = features["ours_s"], features["librosa_s"]
@@ -295,6 +352,8 @@ def format_report(report):
         format_header("Dataset build benchmark", report["config"]["command"], report["machine"]),
         "## The build",
         format_build_table(report["builds"]),
+        "## Importing an audio folder",
+        format_import_table(report["imports"]),
         "## Clip features: ours (torch) against librosa",
         format_feature_table(report["features"]),
         "## How it was measured",
@@ -327,9 +386,14 @@ def main():
         print(f"Building the {size} dataset with {arguments.workers} worker(s) ...", flush=True)
         builds.append(time_build(size, arguments.workers))
         print(f"  {builds[-1]['clips']:,} clips in {builds[-1]['seconds']:.1f} s", flush=True)
+    imports = []
+    for copies, seconds in config["imports"]:
+        print(f"Importing a generated folder of {48 * copies} files of {seconds:.0f} s ...", flush=True)
+        imports.append(time_import(copies, seconds))
     features = compare_features(config["feature_versions"], config["feature_repeats"])
     record_end_load(machine)
-    report = {"config": config, "machine": machine, "builds": builds, "features": features}
+    report = {"config": config, "machine": machine, "builds": builds, "imports": imports,
+              "features": features}
     markdown = format_report(report)
     print("\n" + markdown)
     write_results("dataset", markdown, report)

@@ -288,15 +288,23 @@ def dataset_section(report):
         f"{features['features_share_of_render_clips']:.0%} of a version's render-and-features "
         "time; the rest is rendering, which has no peer.",
     ]
+    lines += ["", "| import of an audio folder | clips | decoded audio (MB) | wall time (s) "
+              "| peak RSS (MB) |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| {row['files']} files of {row['seconds_per_file']:.0f} s | {row['clips']:,} "
+              f"| {row['decoded_audio_bytes'] / MB:,.0f} | {row['seconds']:.1f} "
+              f"| {row['peak_rss_bytes'] / MB:,.0f} |" for row in report["imports"]]
     return "\n".join(lines)
 
 
 def training_section(report):
     """Clips/s per device and batch size (no peer: compare runs on the same machine)."""
-    lines = ["| device | batch | clips/s | peak GPU memory (MiB) |", "|---|---:|---:|---:|"]
+    lines = ["| device | batch | clips/s | waiting for batches | device busy | busy ms / step "
+             "| peak GPU memory (MiB) |", "|---|---:|---:|---:|---:|---:|---:|"]
     for row in report["rows"]:
         memory = row["peak_gpu_memory_mib"]
         lines.append(f"| {row['device']} | {row['batch_size']} | {row['clips_per_second']:.0f} "
+                     f"| {row['input_fraction']:.1%} | {row['compute_fraction']:.1%} "
+                     f"| {row['compute_ms_per_step']:.1f} "
                      f"| {'—' if memory is None else f'{memory:.0f}'} |")
     text = "\n".join(lines) + "\n\nNo peer library: compare runs on the same machine."
     if not any(row["device"] == "cuda" for row in report["rows"]):

@@ -12,10 +12,11 @@ import pytest
 import soundfile
 
 from mlcourse.data import SIZES, build_dataset, load_audio_folder, load_dataset
+from mlcourse.data import dataset as dataset_module
 from mlcourse.data.__main__ import main
 from mlcourse.data.build import content_hash, plan_versions, read_recipe, recipe_dir, recipe_hash
-from mlcourse.data.features import (CLIP_SAMPLES, N_FRAMES, SAMPLE_RATE, chroma_from_power, compute_log_mel,
-                                    power_spectrogram)
+from mlcourse.data.features import (CLIP_SAMPLES, N_FRAMES, SAMPLE_RATE, chroma_from_power,
+                                    compute_clip_features, compute_log_mel, power_spectrogram)
 
 
 def test_no_piece_is_in_two_splits():
@@ -232,6 +233,32 @@ def test_audio_folder_loads_what_it_can_and_names_what_it_cannot(tmp_path):
     assert data.audio(2).shape == (CLIP_SAMPLES,)
     with pytest.raises(ValueError, match="no piano rolls"):
         data.pianoroll
+
+
+def test_audio_folder_is_read_one_file_at_a_time_and_plays_from_the_files(tmp_path, monkeypatch):
+    write_tone(tmp_path / "a.wav", 10.0, 220.0)
+    write_tone(tmp_path / "b.wav", 7.0, 440.0)
+    (tmp_path / "tags.csv").write_text("file,genre\na.wav,tone\nb.wav,tone\n")
+    batch_sizes = []
+
+    def counting(clips):
+        batch_sizes.append(len(clips))
+        return compute_clip_features(clips)
+
+    monkeypatch.setattr(dataset_module, "compute_clip_features", counting)
+    data = load_audio_folder(tmp_path, tmp_path / "tags.csv")
+    assert batch_sizes == [3, 2], "the features of one file at a time, never the whole folder's audio"
+    # the same features as all five clips in one batch, from the samples read here with soundfile
+    samples = {name: soundfile.read(tmp_path / name, dtype="float32")[0] for name in ("a.wav", "b.wav")}
+    clips = np.stack([samples[name][k * CLIP_SAMPLES:(k + 1) * CLIP_SAMPLES]
+                      for name, n in (("a.wav", 3), ("b.wav", 2)) for k in range(n)])
+    logmel, summary, chroma = compute_clip_features(clips)
+    np.testing.assert_array_equal(data.logmel, logmel.astype(np.float16))
+    np.testing.assert_array_equal(data.chroma, chroma.astype(np.float16))
+    np.testing.assert_allclose(data.summary, summary, rtol=1e-5, atol=1e-5)
+    # each clip's audio is read back from its file
+    for index in (0, 4):
+        np.testing.assert_allclose(data.audio(index), clips[index], atol=1e-4)
 
 
 def test_tags_csv_missing_columns_are_named(tmp_path):

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .build import MANIFEST, cache_root, read_manifest, replacing
-from .features import CLIP_SAMPLES, N_CHROMA, N_FRAMES, N_MELS, SAMPLE_RATE, SUMMARY_NAMES
+from .features import N_CHROMA, N_FRAMES, N_MELS, SUMMARY_NAMES
 
 SPLIT_FRACTIONS = {"train": 0.7, "valid": 0.15, "test": 0.15}
 COLLECTION_FORMAT = "1"
@@ -106,7 +106,7 @@ def load_collection(source, split: str | None = None):
         FileNotFoundError: no imported collection there (the message says how to import one).
         ValueError: a corrupt collection, or an unknown split.
     """
-    from .dataset import ClipDataset, check_split
+    from .dataset import ClipDataset, FileAudio, check_split
 
     check_split(split)
     folder = collection_dir(source)
@@ -128,28 +128,9 @@ def load_collection(source, split: str | None = None):
         raise ValueError(f"the collection at {folder} is corrupt (its files disagree on the number of clips): "
                          "import it again")
     data = ClipDataset(logmel=logmel, meta=meta, tags=tags, tag_names=manifest["tag_names"], summary=summary,
-                       chroma=chroma, packed_pianoroll=None, audio_source=_FileAudio(manifest["source_folder"]),
+                       chroma=chroma, packed_pianoroll=None, audio_source=FileAudio(manifest["source_folder"]),
                        skipped=[tuple(s) for s in manifest["skipped"]])
     return data if split is None else data.subset(meta.split.to_numpy() == split)
-
-
-class _FileAudio:
-    """Reads a clip back from its file in the collection's source folder."""
-
-    def __init__(self, folder: str):
-        self.folder = Path(folder)
-
-    def __call__(self, clip: dict) -> np.ndarray:
-        import librosa
-
-        path = self.folder / clip["file"]
-        if not path.exists():
-            raise FileNotFoundError(f"{path} is gone: the collection reads its audio from its source folder")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            audio, _ = librosa.load(path, sr=SAMPLE_RATE, mono=True, offset=float(clip["start_s"]),
-                                    duration=CLIP_SAMPLES / SAMPLE_RATE + 0.1)
-        return np.pad(audio, (0, max(0, CLIP_SAMPLES - len(audio))))[:CLIP_SAMPLES]
 
 
 # For some mirdata collections: the course's concepts as track attributes, and the split attribute.

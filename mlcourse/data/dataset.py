@@ -203,42 +203,68 @@ def load_audio_folder(folder, tags_csv, concepts: list[str] | None = None,
     Raises:
         ValueError: the CSV lacks `file` or a requested concept column, or no file could be read.
     """
+    from tqdm.auto import tqdm
+
     folder, table = Path(folder), pd.read_csv(tags_csv, dtype=str, keep_default_na=False)
     concepts = list(concepts) if concepts is not None else [c for c in table.columns if c not in ("file", "split")]
     missing = [c for c in ["file", *concepts] if c not in table.columns]
     if missing or not concepts:
         raise ValueError(f"{tags_csv} lacks the column(s) {', '.join(missing) or 'for any concept'}: "
                          f"expected 'file' and one column per concept, found {', '.join(table.columns)}")
-    rows, clips, skipped = [], [], []
-    for record in table.to_dict("records"):
+    # One file at a time: only its features are kept (float16), never the audio of the whole folder,
+    # so a collection of thousands of files imports in the memory of a laptop.
+    rows, features, skipped = [], [], []
+    for record in tqdm(table.to_dict("records"), desc="reading audio", unit="file", leave=False):
         try:
             audio = _read_audio(folder / record["file"])
         except ValueError as error:
             skipped.append((record["file"], str(error)))
             continue
-        file_clips, starts = cut_clips(audio, 0.0, clips_per_file)
-        ids = [f"{record['file']}#c{k}" for k in range(len(file_clips))]
-        for k, start in enumerate(starts):
-            rows.append({"clip_id": ids[k], "piece_id": record["file"], "version_id": record["file"],
-                         "split": record.get("split") or "train", "file": record["file"],
-                         **{c: record[c].split(";")[0].strip() for c in concepts},
-                         "clip": k, "start_s": float(start),
-                         "prev_clip": ids[k - 1] if k else "", "next_clip": ids[k + 1] if k + 1 < len(ids) else ""})
-        clips.append(file_clips)
+        clips, starts = cut_clips(audio, 0.0, clips_per_file)
+        logmel, summary, chroma = compute_clip_features(clips)
+        features.append((logmel.astype(np.float16), summary, chroma.astype(np.float16)))
+        rows += _clip_rows(record, concepts, starts)
     if skipped:
         warnings.warn("could not use these files of " + str(folder) + ": "
                       + "; ".join(f"{name} ({reason})" for name, reason in skipped), stacklevel=2)
     if not rows:
         raise ValueError(f"no usable audio in {folder}: every file listed in {tags_csv} failed")
     meta = pd.DataFrame(rows)
-    audio = np.concatenate(clips)
+    logmel, summary, chroma = (np.concatenate(part) for part in zip(*features))
     names, tags = _folder_tags(table, concepts, meta)
-    by_id = {clip_id: i for i, clip_id in enumerate(meta.clip_id)}
-    logmel, summary, chroma = compute_clip_features(audio)
-    return ClipDataset(logmel=logmel.astype(np.float16), meta=meta, tags=tags, tag_names=names, summary=summary,
-                       chroma=chroma.astype(np.float16), packed_pianoroll=None,
-                       audio_source=lambda clip: audio[by_id[clip["clip_id"]]],
+    return ClipDataset(logmel=logmel, meta=meta, tags=tags, tag_names=names, summary=summary,
+                       chroma=chroma, packed_pianoroll=None, audio_source=FileAudio(folder),
                        skipped=skipped)
+
+
+def _clip_rows(record: dict, concepts: list[str], starts) -> list[dict]:
+    """The metadata rows of one file's clips: ids, labels (a concept's first value), adjacency."""
+    ids = [f"{record['file']}#c{k}" for k in range(len(starts))]
+    return [{"clip_id": ids[k], "piece_id": record["file"], "version_id": record["file"],
+             "split": record.get("split") or "train", "file": record["file"],
+             **{c: record[c].split(";")[0].strip() for c in concepts},
+             "clip": k, "start_s": float(start),
+             "prev_clip": ids[k - 1] if k else "", "next_clip": ids[k + 1] if k + 1 < len(ids) else ""}
+            for k, start in enumerate(starts)]
+
+
+class FileAudio:
+    """A clip's audio, read back from its file in the audio folder (from the clip's `start_s`)."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+
+    def __call__(self, clip: dict) -> np.ndarray:
+        import librosa
+
+        path = self.folder / clip["file"]
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is gone: the collection reads its audio from its source folder")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            audio, _ = librosa.load(path, sr=SAMPLE_RATE, mono=True, offset=float(clip["start_s"]),
+                                    duration=CLIP_SAMPLES / SAMPLE_RATE + 0.1)
+        return np.pad(audio, (0, max(0, CLIP_SAMPLES - len(audio))))[:CLIP_SAMPLES]
 
 
 def _read_audio(path: Path) -> np.ndarray:
