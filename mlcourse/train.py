@@ -305,13 +305,14 @@ class StepClock:
     def step(self):
         """A context manager that times one training step on the device."""
         if self.device.type == "cuda":
+            stream = torch.cuda.current_stream(self.device)  # the device's, not the current one's
             events = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            events[0].record()
+            events[0].record(stream)
         started = time.perf_counter()
         yield
         self._host_step_seconds += time.perf_counter() - started
         if self.device.type == "cuda":
-            events[1].record()
+            events[1].record(stream)
             self._events.append(events)
 
     def compute_seconds(self):

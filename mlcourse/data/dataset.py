@@ -198,7 +198,8 @@ def load_audio_folder(folder, tags_csv, concepts: list[str] | None = None,
         clips_per_file: the most clips cut from one file.
 
     Returns:
-        a :class:`ClipDataset` without piano rolls (its chroma is computed from the audio).
+        a :class:`ClipDataset` without piano rolls (its chroma is computed from the audio);
+        `audio(i)` reads clip i back from its file.
 
     Raises:
         ValueError: the CSV lacks `file` or a requested concept column, or no file could be read.
@@ -259,7 +260,8 @@ class FileAudio:
 
         path = self.folder / clip["file"]
         if not path.exists():
-            raise FileNotFoundError(f"{path} is gone: the collection reads its audio from its source folder")
+            raise FileNotFoundError(f"{path} is gone: a clip's audio is read from its file, in the folder "
+                                    "it was imported from")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             audio, _ = librosa.load(path, sr=SAMPLE_RATE, mono=True, offset=float(clip["start_s"]),
