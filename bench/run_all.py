@@ -32,8 +32,8 @@ BENCHES = {
     "losses": ("contrastive and triplet losses with mining, forward + backward",
                "pytorch-metric-learning"),
     "retrieval": ("recall@K on 50,000 embeddings", "faiss `IndexFlatL2`"),
-    "dataset": ("the dataset build; the clip features", "librosa (features)"),
-    "training": ("training throughput, CPU and CUDA when present", "—"),
+    "dataset": ("the dataset build; the clip features; importing an audio folder", "librosa (features)"),
+    "training": ("training throughput and where its time goes, CPU and CUDA when present", "—"),
     "explorer": ("the embedding explorer at 20,000 points: map time and quality, interaction "
                  "delays", "scikit-learn's t-SNE"),
     "notebooks": ("every notebook's wall time and peak memory in workshop mode",
