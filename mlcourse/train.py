@@ -52,9 +52,10 @@ class TrainingHistory:
         epoch_input_seconds: Of each epoch's wall time, the time spent drawing the batches
             from the sampler and handing their indices to the device.
         epoch_compute_seconds: Of each epoch's wall time, the time the device spent on the
-            steps (forward, loss, backward, optimiser): on CUDA the GPU time between the start
-            and the end of each step, measured with CUDA events; on the CPU the steps' wall
-            time. NaN on other devices (MPS), where it is not measured.
+            steps (forward, loss, backward, optimiser): on CUDA, summed over the steps, the GPU
+            time from the moment the GPU starts a step to the moment it finishes it, read from
+            CUDA events; on the CPU the steps' wall time. NaN on other devices (MPS), where it
+            is not measured.
         evaluations: What ``on_epoch_end`` returned after each epoch (empty dicts if nothing).
         device: The device trained on, e.g. ``"cpu"`` or ``"cuda:0"``.
     """
@@ -80,10 +81,10 @@ class TrainingHistory:
 
     @property
     def compute_fraction(self):
-        """The share of the training time the device was computing steps (its busy time).
+        """The share of the training time the device spent on the steps (its busy time).
 
-        Close to 1: the device is the bottleneck, as it should be. Well below 1 on a GPU: it
-        waits, for batches (see :attr:`input_fraction`) or for Python to launch its kernels.
+        Close to 1: the device is the bottleneck, as it should be. Well below 1: between
+        steps it waits, for batches (see :attr:`input_fraction`) or for the rest of the loop.
         """
         return float(sum(self.epoch_compute_seconds) / self.total_seconds)
 
@@ -256,7 +257,8 @@ class StepClock:
     through its queue of kernels while Python goes on, so the host's clock would only see
     how long the kernels took to *launch*. On CUDA, each step is therefore bracketed by two
     CUDA events, which the GPU stamps when it reaches them; their times are read once, at the
-    end of the epoch. On the CPU the step's wall time is its compute time.
+    end of the epoch (reading them earlier would make the host wait for the GPU). On the CPU
+    the step's wall time is its compute time.
 
     Args:
         device: The ``torch.device`` the steps run on.

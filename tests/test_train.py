@@ -206,6 +206,26 @@ def test_the_step_clock_gives_index_tensors_and_times_its_parts():
     assert 0.02 <= clock.input_seconds < 0.04 and 0.04 <= clock.compute_seconds() <= wall
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_on_cuda_the_clock_reads_the_gpu_time_not_the_launch_time():
+    device = torch.device("cuda")
+    matrix = torch.randn(4096, 4096, device=device)
+    torch.tanh(matrix @ matrix)                 # cuBLAS starts up (on the host) before the timing
+    clock = StepClock(device)
+    clock.start()
+    launch_seconds = []
+    for batch in clock.batches([[0, 1]] * 5):
+        assert batch.device.type == "cuda"
+        started = time.perf_counter()
+        with clock.step():
+            for _ in range(20):                 # queued: the host returns before the GPU is done
+                matrix = torch.tanh(matrix @ matrix)
+        launch_seconds.append(time.perf_counter() - started)
+    wall = clock.stop()
+    gpu = clock.compute_seconds()
+    assert 10 * sum(launch_seconds) < gpu <= wall
+
+
 def test_a_checkpoint_from_before_the_step_clock_still_loads(instrument_clips, tmp_path):
     features, codes = instrument_clips
     path = tmp_path / "model.pt"
