@@ -320,7 +320,7 @@ class StepClock:
     def compute_seconds(self):
         """The device's time on the steps so far (waits for the GPU on CUDA)."""
         if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
+            self._synchronize()
             return sum(start.elapsed_time(end) for start, end in self._events) / 1000
         if self.device.type == "cpu":
             return self._host_step_seconds
