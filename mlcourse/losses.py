@@ -349,7 +349,8 @@ def triplet_margin_loss(
     distances = pairwise_distances(embeddings, distance=distance)
     if labels is not None or triplets is None:
         labels = _as_labels(labels, len(embeddings), embeddings.device)
-    if triplets is None:
+    triplets_were_mined = triplets is None
+    if triplets_were_mined:
         triplets = mine_triplets(distances.detach(), labels, margin, mining)
     else:
         triplets = _checked_indices(triplets, ("anchor", "positive", "negative"),
@@ -361,12 +362,18 @@ def triplet_margin_loss(
     if not return_stats:
         return loss
     n_active = int(torch.count_nonzero(hinges))
+    n_valid = None if labels is None else _count_valid_triplets(labels)
+    # "all" and "none" mine every triplet whose hinge is not 0, so the hinges summed over the
+    # mined ones are the hinges summed over the batch's valid triplets.
+    every_active_mined = n_valid and mining in ("all", "none") and triplets_were_mined
     return loss, {
         "loss": loss.item(),
         "triplets": len(hinges),
-        "valid_triplets": None if labels is None else _count_valid_triplets(labels),
+        "valid_triplets": n_valid,
         "active_triplets": n_active,
         "active_fraction": n_active / len(hinges) if len(hinges) else 0.0,
+        "active_share_of_valid": n_active / n_valid if n_valid else None,
+        "mean_hinge_of_valid": float(hinges.detach().sum()) / n_valid if every_active_mined else None,
     }
 
 
@@ -447,14 +454,18 @@ class TripletMarginLoss(torch.nn.Module):
         last_stats: A dict about the last call, for plotting during training: ``loss``,
             ``triplets`` (how many were mined), ``valid_triplets`` (how many the batch holds,
             mined or not; None when the call had no labels), ``active_triplets`` (how many
-            mined ones have a non-zero hinge) and ``active_fraction`` (active over mined, 0
-            when none were mined). Empty before the first call.
+            mined ones have a non-zero hinge), ``active_fraction`` (active over mined, 0
+            when none were mined), ``active_share_of_valid`` (active over valid) and
+            ``mean_hinge_of_valid`` (the hinge averaged over every valid triplet, zeros
+            included; only for mining ``"all"`` or ``"none"``, else None). The loss itself
+            averages the active hinges only, so it stays near the margin while the network
+            improves; these two fall as it learns. Empty before the first call.
 
     Example:
         >>> loss_fn = TripletMarginLoss(margin=0.2, mining="semihard")
         >>> loss = loss_fn(torch.randn(8, 4), torch.tensor([0, 0, 1, 1, 2, 2, 3, 3]))
-        >>> sorted(loss_fn.last_stats)
-        ['active_fraction', 'active_triplets', 'loss', 'triplets', 'valid_triplets']
+        >>> sorted(loss_fn.last_stats)[:3]
+        ['active_fraction', 'active_share_of_valid', 'active_triplets']
 
     Taught in notebooks/04_triplet_mining.ipynb
     """

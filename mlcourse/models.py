@@ -26,9 +26,14 @@ Self-supervised training (Bretan & Heck, 2019) adds two small judges that look a
 or an embedding?), and :class:`AdjacencyDiscriminator`, which scores a pair (adjacent clips or
 not?).
 
+For version identification, :class:`ChromaNet` embeds a chroma sequence with convolutions
+that wrap around the 12 pitch classes, and pools over them at the end, so that transposing the
+music (rolling its pitch classes) cannot change the embedding; :class:`RecordingNet` embeds a
+whole recording, given as a set of clips, as the mean of its clips' embeddings.
+
 Taught in notebooks/03_siamese_contrastive.ipynb (the network),
-notebooks/06_disentangled.ipynb (the masks) and notebooks/08_self_supervised.ipynb (the
-discriminators)
+notebooks/06_disentangled.ipynb (the masks), notebooks/08_self_supervised.ipynb (the
+discriminators) and notebooks/09_applications.ipynb (the chroma and recording networks)
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .data.features import N_FRAMES, N_MELS
+from .data.features import N_CHROMA, N_FRAMES, N_MELS
 
 DEFAULT_WIDTHS = (16, 32, 64, 128)
 
@@ -117,6 +122,128 @@ class EmbeddingNet(nn.Module):
         """Args: logmel: (B, 128, 130) tensor. Returns: (B, embedding_dim) embeddings."""
         embeddings = self.head(self.backbone(logmel))
         return F.normalize(embeddings, dim=1) if self.normalize else embeddings
+
+
+CHROMA_WIDTHS = (16, 32, 64)
+
+
+class ChromaNet(nn.Module):
+    """A transposition-invariant embedding of chroma sequences: (B, 12, T) -> (B, D).
+
+    Each block is a convolution, batch normalisation, ReLU and a max pooling that halves time
+    (never pitch). The convolutions wrap around the pitch axis (circular padding: B is next
+    to C), and the first one spans the whole octave, so a block's output at pitch class k
+    sees the music relative to k. Rolling the input's pitch classes by s semitones rolls
+    every block's output by s (the blocks are *equivariant* to transposition). At the end,
+    an average over time and a maximum over the 12 pitch positions remove the roll: the
+    embedding of a transposed clip is exactly that of the clip (*invariant*), so no training
+    step is spent learning key invariance, as in MOVE (Yesiler et al., 2020).
+
+    Args:
+        embedding_dim: Size of the embedding.
+        widths: Channels of the convolution blocks.
+        normalize: Divide each embedding by its L2 norm.
+
+    Example:
+        >>> net = ChromaNet(embedding_dim=8).eval()
+        >>> chroma = torch.rand(2, 12, 130)
+        >>> torch.allclose(net(chroma), net(torch.roll(chroma, 5, dims=1)), atol=1e-6)
+        True
+
+    Taught in notebooks/09_applications.ipynb
+    """
+
+    def __init__(self, embedding_dim=128, widths=CHROMA_WIDTHS, normalize=True):
+        super().__init__()
+        if int(embedding_dim) < 1 or len(widths) == 0 or any(int(w) < 1 for w in widths):
+            raise ValueError(f"need embedding_dim >= 1 and positive widths, got {embedding_dim!r}, {widths!r}")
+        self.kernel_heights = [N_CHROMA] + [3] * (len(widths) - 1)
+        channels = [1, *map(int, widths)]
+        self.convolutions = nn.ModuleList(
+            nn.Conv2d(channels[i], channels[i + 1], (height, 3), padding=(0, 1), bias=False)
+            for i, height in enumerate(self.kernel_heights))
+        self.norms = nn.ModuleList(nn.BatchNorm2d(width) for width in channels[1:])
+        self.head = nn.Linear(channels[-1], int(embedding_dim))
+        self.normalize = bool(normalize)
+
+    def forward(self, chroma):
+        """Args: chroma: (B, 12, T) tensor, any float dtype. Returns: (B, embedding_dim)."""
+        if chroma.dim() != 3 or chroma.shape[1] != N_CHROMA:
+            raise ValueError(f"expected chroma of shape (batch, {N_CHROMA}, frames), got {tuple(chroma.shape)}: "
+                             "index a batch of clips, e.g. dataset.chroma[rows]")
+        x = chroma.unsqueeze(1).to(self.head.weight.dtype)                 # (B, 1, 12, T)
+        for convolution, norm, height in zip(self.convolutions, self.norms, self.kernel_heights):
+            # Wrap the pitch axis, so that the output keeps 12 pitch positions (time: zero padding).
+            x = F.pad(x, (0, 0, height // 2, (height - 1) // 2), mode="circular")
+            x = F.max_pool2d(F.relu(norm(convolution(x))), (1, 2))
+        embeddings = self.head(x.mean(dim=3).amax(dim=2))                 # time: mean; pitch: max
+        return F.normalize(embeddings, dim=1) if self.normalize else embeddings
+
+
+class RecordingNet(nn.Module):
+    """Embeds a recording given as a set of clips: the mean of its clips' embeddings.
+
+    A recording is compared with another as a whole, as version identification systems do,
+    so it is also trained as a whole: the loss sees the (normalised) mean of the clips'
+    embeddings, exactly what retrieval will compare.
+
+    Args:
+        clip_net: The network that embeds one clip, e.g. :class:`ChromaNet`.
+
+    Example:
+        >>> net = RecordingNet(ChromaNet(embedding_dim=8)).eval()
+        >>> net(torch.rand(3, 4, 12, 130)).shape      # 3 recordings of 4 clips each
+        torch.Size([3, 8])
+
+    Taught in notebooks/09_applications.ipynb
+    """
+
+    def __init__(self, clip_net):
+        super().__init__()
+        self.clip_net = clip_net
+
+    def forward(self, clips):
+        """Args: clips: (B, C, ...) tensor, C clips per recording. Returns: (B, D), unit length."""
+        if clips.dim() < 3:
+            raise ValueError(f"expected recordings of shape (batch, clips, ...), got {tuple(clips.shape)}")
+        batch, n_clips = clips.shape[:2]
+        embeddings = self.clip_net(clips.reshape(batch * n_clips, *clips.shape[2:]))
+        return F.normalize(embeddings.reshape(batch, n_clips, -1).mean(dim=1), dim=1)
+
+
+class ResidualMLP(nn.Module):
+    """A feature vector plus a learned correction: ``x + W2 relu(W1 x + b1) + b2``.
+
+    The correction's last layer starts at zero, so the network starts as the identity: an
+    embedding learned on top of a good hand-made feature starts from that feature, and
+    training only has to find what to change.
+
+    Args:
+        features: Length of the input vectors (and of the embeddings).
+        hidden: Width of the hidden layer.
+
+    Example:
+        >>> net = ResidualMLP(6)
+        >>> x = torch.randn(2, 6)
+        >>> torch.equal(net(x), x)
+        True
+
+    Taught in notebooks/09_applications.ipynb
+    """
+
+    def __init__(self, features, hidden=128):
+        super().__init__()
+        if int(features) < 1 or int(hidden) < 1:
+            raise ValueError(f"features and hidden must be positive ints, got {features!r}, {hidden!r}")
+        self.expand = nn.Linear(int(features), int(hidden))
+        self.correct = nn.Linear(int(hidden), int(features))
+        nn.init.zeros_(self.correct.weight)
+        nn.init.zeros_(self.correct.bias)
+
+    def forward(self, vectors):
+        """Args: vectors: (B, features) tensor. Returns: (B, features)."""
+        vectors = vectors.to(self.expand.weight.dtype)
+        return vectors + self.correct(F.relu(self.expand(vectors)))
 
 
 def count_parameters(model):

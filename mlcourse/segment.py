@@ -8,8 +8,10 @@ windows of the next tune. The method is Foote's (2000):
 1. :func:`make_tune_sets` builds sets with known boundaries by joining versions of dance
    tunes (reels, jigs, hornpipes, strathspeys) of the dataset end to end.
 2. :func:`sliding_windows` cuts a set's log-mel spectrogram into overlapping 3-second windows
-   (the size of the clips the networks were trained on), and a network or the MFCC baseline
-   (:func:`mfcc_windows`) gives each window a feature vector.
+   (the size of the clips the networks were trained on), and a network or a baseline
+   (:func:`mfcc_windows`, :func:`band_windows`) gives each window a feature vector;
+   :func:`set_windows` stacks the windows of many sets to learn features from them without
+   labels.
 3. :func:`self_similarity` compares every window with every other one: the self-similarity
    matrix (SSM). Each tune is a bright square on its diagonal.
 4. :func:`novelty_curve` slides a checkerboard kernel along the diagonal: it is large where
@@ -53,6 +55,7 @@ __all__ = [
     "DANCE_GENRES",
     "FRAME_SECONDS",
     "TuneSet",
+    "band_windows",
     "checkerboard_kernel",
     "evaluate_segmentation",
     "make_tune_sets",
@@ -65,6 +68,7 @@ __all__ = [
     "score_boundaries",
     "segment",
     "self_similarity",
+    "set_windows",
     "sliding_windows",
     "window_starts",
     "window_times",
@@ -362,9 +366,62 @@ def mfcc_windows(logmel_windows, n_mfcc=20):
     if logmel_windows.ndim != 3:
         raise ValueError(f"logmel_windows must be (windows, bands, frames), got shape {logmel_windows.shape}")
     coefficients = mfcc(logmel_windows, n_mfcc).astype(np.float64)  # (W, n_mfcc, frames)
-    features = np.concatenate([coefficients.mean(axis=2), coefficients.std(axis=2)], axis=1)
+    return _standardised_over_set(np.concatenate([coefficients.mean(axis=2), coefficients.std(axis=2)], axis=1))
+
+
+def band_windows(logmel_windows):
+    """Pooled log-mel: each window described by the mean and spread of each of its mel bands.
+
+    The window-level counterpart of the course's pooled log-mel baseline: per band, the mean
+    and the standard deviation over the window's frames, each dimension then standardised
+    over the windows of the set, as :func:`mfcc_windows` does. The MFCCs keep the first 20
+    coefficients of a DCT over the bands, a smooth outline of the spectrum (the timbre); the
+    bands themselves also keep where the partials are, i.e. the pitches, and so the key and
+    the register, which change from one tune to the next even on one instrument.
+
+    Args:
+        logmel_windows: (W, 128, window) log-mel windows, from :func:`sliding_windows`.
+
+    Returns:
+        (W, 256) float32 array: the 128 band means, then the 128 standard deviations.
+
+    Taught in notebooks/09_applications.ipynb
+    """
+    logmel_windows = np.asarray(logmel_windows, dtype=np.float64)
+    if logmel_windows.ndim != 3:
+        raise ValueError(f"logmel_windows must be (windows, bands, frames), got shape {logmel_windows.shape}")
+    return _standardised_over_set(np.concatenate([logmel_windows.mean(axis=2), logmel_windows.std(axis=2)], axis=1))
+
+
+def _standardised_over_set(features):
+    """Each column to mean 0 and standard deviation 1 over the windows; a constant column to 0."""
     spread = features.std(axis=0)
     return ((features - features.mean(axis=0)) / np.where(spread > 0, spread, 1.0)).astype(np.float32)
+
+
+def set_windows(sets, describe=band_windows, window=WINDOW, hop=HOP):
+    """The windows of many sets, described and stacked, for training on them without labels.
+
+    Args:
+        sets: :class:`TuneSet` list.
+        describe: Function from a set's (W, 128, window) log-mel windows to (W, D) features,
+            e.g. :func:`band_windows`.
+        window, hop: See :func:`sliding_windows`.
+
+    Returns:
+        ``(features, recordings, positions)``: (N, D) float32 features of all windows of all
+        sets; (N,) the set of each window; (N,) its place in its set, 0, 1, 2, ... What
+        :class:`mlcourse.data.samplers.NearFarTripletBatches` draws from.
+
+    Taught in notebooks/09_applications.ipynb
+    """
+    if len(sets) == 0:
+        raise ValueError("sets is empty: make some with make_tune_sets")
+    described = [np.asarray(describe(sliding_windows(tune_set.logmel, window, hop)), dtype=np.float32)
+                 for tune_set in sets]
+    recordings = np.concatenate([np.full(len(features), index) for index, features in enumerate(described)])
+    positions = np.concatenate([np.arange(len(features)) for features in described])
+    return np.concatenate(described), recordings, positions
 
 
 # --------------------------------------------------------------------------------------------

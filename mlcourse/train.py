@@ -57,6 +57,9 @@ class TrainingHistory:
             CUDA events; on the CPU the steps' wall time. NaN on other devices (MPS), where it
             is not measured.
         evaluations: What ``on_epoch_end`` returned after each epoch (empty dicts if nothing).
+        step_stats: The loss's ``last_stats`` after every step, for losses that keep them
+            (e.g. the share of active triplets of :class:`mlcourse.losses.TripletMarginLoss`);
+            empty otherwise.
         device: The device trained on, e.g. ``"cpu"`` or ``"cuda:0"``.
     """
 
@@ -67,6 +70,7 @@ class TrainingHistory:
     epoch_input_seconds: list = field(default_factory=list)
     epoch_compute_seconds: list = field(default_factory=list)
     evaluations: list = field(default_factory=list)
+    step_stats: list = field(default_factory=list)
     device: str = ""
 
     @property
@@ -145,6 +149,23 @@ def default_step(model, loss_fn, features, labels, batch):
     embeddings = model(features[batch])
     with torch.autocast(features.device.type, enabled=False):
         return loss_fn(embeddings.float(), labels[batch])
+
+
+def sampled_triplets_step(model, loss_fn, features, labels, batch):
+    """Embed a batch of sampled triplets ``[anchors, positives, negatives]`` and compare them.
+
+    For samplers that draw the triplets themselves (e.g.
+    :class:`mlcourse.data.samplers.TripletBatches`): the thirds of the batch are the anchors,
+    positives and negatives, and ``loss_fn(embeddings, None, triplets=...)`` (a
+    :class:`mlcourse.losses.TripletMarginLoss`) scores exactly those triplets, mining none.
+
+    Taught in notebooks/04_triplet_mining.ipynb
+    """
+    embeddings = model(features[batch])
+    third = len(batch) // 3
+    rows = torch.arange(third, device=embeddings.device)
+    with torch.autocast(features.device.type, enabled=False):
+        return loss_fn(embeddings.float(), None, triplets=(rows, rows + third, rows + 2 * third))
 
 
 def train(model, loss_fn, features, labels, sampler, *, epochs=10, lr=1e-3, weight_decay=0.0,
@@ -236,6 +257,8 @@ def _train_one_epoch(model, loss_fn, features, labels, sampler, optimizer, step,
             loss.backward()
             optimizer.step()
         losses.append(loss.detach())
+        if getattr(loss_fn, "last_stats", None):
+            history.step_stats.append(dict(loss_fn.last_stats))
         n_clips += len(batch)
         bar.update()
     # One transfer per epoch: reading each loss at once would make the GPU wait every step.

@@ -16,14 +16,18 @@ and many of different ones. The samplers here build batches on purpose:
 - :class:`RandomBatches` draws clips at random, no labels needed (self-supervised methods that
   make their own positives, e.g. two augmented views of each clip);
 - :class:`AdjacentPairBatches` draws clips and the clip that follows each in its recording:
-  adjacency as the only supervision.
+  adjacency as the only supervision;
+- :class:`NearFarTripletBatches` draws triplets of windows of one recording: a window, one
+  near it (positive) and one far from it (negative), as McCallum (2019) learns features for
+  segmentation without labels.
 
 Each is an iterable of index arrays, one per batch, and draws an epoch from a generator
 seeded by ``(seed, epoch)``: call ``set_epoch(epoch)`` before iterating (the training loop
 does) to get a new, reproducible epoch each time.
 
 Taught in notebooks/03_siamese_contrastive.ipynb, notebooks/04_triplet_mining.ipynb,
-notebooks/06_disentangled.ipynb and notebooks/08_self_supervised.ipynb
+notebooks/06_disentangled.ipynb, notebooks/08_self_supervised.ipynb and
+notebooks/09_applications.ipynb
 """
 
 from __future__ import annotations
@@ -458,3 +462,67 @@ class AdjacentPairBatches(_EpochSampler):
             queries = rng.choice(len(self.anchors), self.pairs_per_batch, replace=False)
         queries = self.anchors[queries]
         return np.concatenate([queries, self.next_index[queries]])
+
+
+class NearFarTripletBatches(_EpochSampler):
+    """Triplets of windows of one recording: ``[anchors, positives, negatives]``, M of each.
+
+    The positive is at most ``near`` windows from its anchor (and not the anchor), the
+    negative at least ``far`` windows from it, both in the anchor's recording, drawn
+    uniformly among the windows that qualify. Music changes slowly within a section and
+    more between sections, so near windows are usually alike and far ones usually not:
+    a supervisory signal without any labels (McCallum, 2019). Use :func:`triplet_thirds` to
+    split a batch.
+
+    Args:
+        recordings: (N,) the recording of every window.
+        positions: (N,) the place of every window in its recording, 0, 1, 2, ... (windows of
+            one recording equally spaced).
+        triplets_per_batch: M, triplets in a batch (the batch holds 3 M indices).
+        near: Largest distance of a positive from its anchor, in windows, at least 1.
+        far: Least distance of a negative from its anchor, in windows, more than ``near``.
+        batches_per_epoch: ``None`` gives ``N // (3 M)`` batches.
+        seed: Seed of the draws.
+
+    Raises:
+        ValueError: If the distances are not ``1 <= near < far``, a recording's positions
+            are not 0 .. n - 1, or a recording is too short to hold a window ``far`` from
+            another (``far`` + 1 windows at least).
+
+    Taught in notebooks/09_applications.ipynb
+    """
+
+    def __init__(self, recordings, positions, triplets_per_batch, near, far, batches_per_epoch=None, seed=0):
+        super().__init__(recordings, batches_per_epoch, seed)
+        if not 1 <= int(near) < int(far):
+            raise ValueError(f"need 1 <= near < far (in windows), got near={near!r}, far={far!r}")
+        self.near, self.far, self.triplets_per_batch = int(near), int(far), int(triplets_per_batch)
+        self.positions = np.asarray(positions, dtype=np.int64)
+        if self.positions.shape != self.codes.shape:
+            raise ValueError(f"positions must have one entry per window ({len(self.codes)}), got shape "
+                             f"{self.positions.shape}")
+        for code, members in enumerate(self.members):
+            if sorted(self.positions[members]) != list(range(len(members))):
+                raise ValueError(f"the positions of recording {self.classes[code]!r} are not 0 .. {len(members) - 1}")
+        if self.class_sizes.min() <= self.far:
+            raise ValueError(f"recording {self.classes[self.class_sizes.argmin()]!r} has {self.class_sizes.min()} "
+                             f"windows: too few for negatives {self.far} windows away; lower far")
+        # Window (recording r, position i) is row window_at[class_start[r] + i].
+        self.window_at = np.empty_like(self.positions)
+        self.window_at[self.class_start[self.codes] + self.positions] = np.arange(len(self.codes))
+
+    def __len__(self):
+        return self.batches_per_epoch or max(1, len(self.codes) // (3 * self.triplets_per_batch))
+
+    def _draw_batch(self, rng):
+        anchors = rng.integers(len(self.codes), size=self.triplets_per_batch)
+        recording, place = self.codes[anchors], self.positions[anchors]
+        length, start = self.class_sizes[recording], self.class_start[recording]
+        # Positive: a step of 1 .. near, back or forth, reflected at the recording's ends.
+        step = rng.integers(1, self.near + 1, size=len(anchors)) * rng.choice([-1, 1], size=len(anchors))
+        positive = np.where((place + step < 0) | (place + step >= length), place - step, place + step)
+        # Negative: uniform over the windows before place - far + 1 and from place + far on.
+        before, after = np.maximum(0, place - self.far + 1), np.maximum(0, length - place - self.far)
+        pick = (rng.random(len(anchors)) * (before + after)).astype(np.int64)
+        negative = np.where(pick < before, pick, place + self.far + pick - before)
+        return np.concatenate([anchors, self.window_at[start + positive], self.window_at[start + negative]])

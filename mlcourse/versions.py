@@ -1,0 +1,170 @@
+"""Version (cover) identification: which recordings are versions of the same composition?
+
+Each piece of the dataset is rendered several times (another instrument family, tempo and
+key): its *versions*. A version is a recording of several consecutive clips, and versions are
+compared as wholes, as version identification systems compare whole tracks:
+
+* :func:`stack_versions` gathers each version's clips into one array, e.g. (V, C, 12, T)
+  chroma, with the piece of each version as its class;
+* :class:`ClipSubsetStep` trains a :class:`mlcourse.models.RecordingNet` on batches of
+  versions (P pieces x K versions), each seen through a random subset of its clips, so that
+  every step shows other passages of the same recordings;
+* :func:`version_means` and :func:`key_invariant_similarity` are the baselines' side: the mean
+  of a version's clip vectors, and the cosine of two pitch-class profiles under the best of
+  the 12 transpositions (the optimal transposition index of Serrà et al., 2008);
+* :func:`version_map` scores an embedding network on a split: version-level mean average
+  precision, each version a query and the other versions of its piece the relevant items.
+
+Taught in notebooks/09_applications.ipynb
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .checks import require_positive_int
+from .data.features import N_CHROMA
+from .metrics import mean_average_precision
+from .train import embed
+
+__all__ = [
+    "ClipSubsetStep",
+    "Versions",
+    "key_invariant_similarity",
+    "stack_versions",
+    "version_map",
+    "version_means",
+]
+
+
+@dataclass
+class Versions:
+    """The versions of a split, each as the stack of its clips.
+
+    Attributes:
+        clips: (V, C, ...) the features of the first C clips of each version, in time order,
+            e.g. (V, C, 12, T) chroma.
+        version_ids: (V,) the versions' ids, sorted.
+        pieces: (V,) the piece of each version (its class).
+        clip_version: (N,) the row of ``version_ids`` of each clip of the split.
+    """
+
+    clips: np.ndarray
+    version_ids: np.ndarray
+    pieces: np.ndarray
+    clip_version: np.ndarray
+
+    def piece_codes(self) -> np.ndarray:
+        """(V,) int: the piece of each version as a class code, for the samplers."""
+        return np.unique(self.pieces, return_inverse=True)[1]
+
+
+def stack_versions(data, features="chroma") -> Versions:
+    """Gather each version's clips of a :class:`~mlcourse.data.ClipDataset` into one array.
+
+    Versions of one size have as many clips each; where they differ, every version keeps as
+    many clips as the shortest one has (its first ones), so that they stack.
+
+    Args:
+        data: The dataset, usually one split.
+        features: The clip features to stack: ``"chroma"`` or ``"logmel"``.
+
+    Raises:
+        ValueError: If the dataset has no versions (an imported audio folder has none).
+
+    Taught in notebooks/09_applications.ipynb
+    """
+    meta = data.meta
+    if features not in ("chroma", "logmel"):
+        raise ValueError(f"features must be 'chroma' or 'logmel', got {features!r}")
+    if "version_id" not in meta.columns or len(meta) == 0:
+        raise ValueError("the dataset has no versions: version identification needs the rendered dataset")
+    version_ids, clip_version = np.unique(meta.version_id.to_numpy(), return_inverse=True)
+    order = np.lexsort((meta["clip"].to_numpy(), clip_version))              # by version, then time
+    n_clips = int(np.bincount(clip_version).min())
+    first = np.searchsorted(clip_version[order], np.arange(len(version_ids)))
+    rows = order[first[:, None] + np.arange(n_clips)[None, :]]               # (V, C)
+    pieces = meta.groupby("version_id").piece_id.first().loc[version_ids].to_numpy()
+    return Versions(clips=np.asarray(getattr(data, features))[rows], version_ids=version_ids, pieces=pieces,
+                    clip_version=clip_version)
+
+
+class ClipSubsetStep:
+    """A training step on batches of versions, each seen through a random subset of its clips.
+
+    For each version of the batch it draws ``clips`` of its C clips at random (without
+    replacement), embeds the (B, clips, ...) stack with the model (a
+    :class:`~mlcourse.models.RecordingNet`) and calls ``loss_fn(embeddings, labels[batch])``.
+    Fewer clips than C make every step see other passages of the same recordings: an
+    augmentation that the mean over clips makes natural.
+
+    Args:
+        clips: Clips drawn per version, at least 1.
+        seed: Seed of the draws.
+
+    Taught in notebooks/09_applications.ipynb
+    """
+
+    def __init__(self, clips, seed=0):
+        require_positive_int(clips, "clips")
+        self.clips = clips
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __call__(self, model, loss_fn, features, labels, batch):
+        stacks = features[batch]                                             # (B, C, ...)
+        if self.clips > stacks.shape[1]:
+            raise ValueError(f"clips={self.clips} but the versions have only {stacks.shape[1]} clips each")
+        draws = torch.rand(stacks.shape[:2], generator=self.generator).argsort(dim=1)[:, :self.clips]
+        index = draws.to(stacks.device).reshape(*draws.shape, *[1] * (stacks.dim() - 2))
+        chosen = stacks.gather(1, index.expand(-1, -1, *stacks.shape[2:]))
+        embeddings = model(chosen)
+        with torch.autocast(stacks.device.type, enabled=False):
+            return loss_fn(embeddings.float(), labels[batch])
+
+
+def version_means(clip_vectors, clip_version) -> np.ndarray:
+    """(N, D) clip vectors -> (V, D): the mean over the clips of each version.
+
+    Args:
+        clip_vectors: (N, D) array or tensor.
+        clip_version: (N,) int, each clip's version (0 .. V-1), e.g. ``Versions.clip_version``.
+
+    Taught in notebooks/09_applications.ipynb
+    """
+    clip_vectors = np.asarray(clip_vectors, dtype=np.float64)
+    clip_version = np.asarray(clip_version)
+    if len(clip_vectors) != len(clip_version):
+        raise ValueError(f"{len(clip_vectors)} clip vectors but {len(clip_version)} clip versions")
+    sums = np.zeros((clip_version.max() + 1, clip_vectors.shape[1]))
+    np.add.at(sums, clip_version, clip_vectors)
+    return sums / np.bincount(clip_version)[:, None]
+
+
+def key_invariant_similarity(first, second) -> np.ndarray:
+    """(Q, 12) and (N, 12) pitch-class profiles -> (Q, N): the best cosine over the 12 rotations.
+
+    ``s(a, b) = max_k cos(a, roll(b, k))``: the optimal transposition index (Serrà, Gómez and
+    Herrera, 2008) makes the comparison blind to the key.
+
+    Taught in notebooks/09_applications.ipynb
+    """
+    first, second = (np.asarray(x, dtype=np.float64) for x in (first, second))
+    if first.ndim != 2 or second.ndim != 2 or first.shape[1] != N_CHROMA or second.shape[1] != N_CHROMA:
+        raise ValueError(f"expected (Q, 12) and (N, 12) pitch-class profiles, got {first.shape} and {second.shape}")
+    first, second = (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12) for x in (first, second))
+    return np.max([first @ np.roll(second, k, axis=1).T for k in range(N_CHROMA)], axis=0)
+
+
+def version_map(model, versions: Versions) -> float:
+    """Version-level mean average precision of a recording network on stacked versions.
+
+    Each version is a query; the relevant items are the other versions of its piece, ranked by
+    the cosine of the network's recording embeddings.
+
+    Taught in notebooks/09_applications.ipynb
+    """
+    embeddings = embed(model, versions.clips, batch_size=32)
+    return mean_average_precision(embeddings, versions.pieces, distance="cosine")
