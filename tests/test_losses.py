@@ -525,3 +525,25 @@ LABELS = torch.tensor([0, 0, 1, 1])
 def test_bad_input_raises_a_clear_value_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize("mining", ["all", "none"])
+def test_triplet_stats_share_and_mean_hinge_of_all_valid_triplets_by_brute_force(mining):
+    embeddings, labels = random_batch(7, 12, 3)
+    loss_fn = TripletMarginLoss(margin=0.5, mining=mining)
+    loss_fn(embeddings, labels)
+    distances = torch.cdist(embeddings.double(), embeddings.double())
+    hinges = [max(0.0, float(distances[a, p] - distances[a, n]) + 0.5)
+              for a in range(12) for p in range(12) for n in range(12)
+              if a != p and labels[a] == labels[p] and labels[n] != labels[a]]
+    stats = loss_fn.last_stats
+    assert stats["valid_triplets"] == len(hinges)
+    assert stats["active_share_of_valid"] == pytest.approx(np.count_nonzero(hinges) / len(hinges))
+    assert stats["mean_hinge_of_valid"] == pytest.approx(np.mean(hinges), rel=1e-5)
+
+
+def test_triplet_mean_hinge_of_valid_is_not_claimed_for_selective_mining():
+    embeddings, labels = random_batch(7, 12, 3)
+    loss_fn = TripletMarginLoss(margin=0.5, mining="semihard")
+    loss_fn(embeddings, labels)
+    assert loss_fn.last_stats["mean_hinge_of_valid"] is None

@@ -49,3 +49,72 @@ def test_wrong_input_shape_says_what_to_pass():
 def test_bad_sizes_are_refused(bad):
     with pytest.raises(ValueError):
         EmbeddingNet(**bad)
+
+
+# --------------------------------------------------------------------------------------------
+# Chroma, recording and residual networks (notebook 09)
+# --------------------------------------------------------------------------------------------
+
+
+def test_chroma_net_is_exactly_invariant_to_transposition_and_not_to_other_changes():
+    from mlcourse.models import ChromaNet
+
+    torch.manual_seed(0)
+    net = ChromaNet(embedding_dim=16).eval()
+    chroma = torch.rand(4, 12, 130)
+    with torch.no_grad():
+        reference = net(chroma)
+        for semitones in range(1, 12):
+            torch.testing.assert_close(net(torch.roll(chroma, semitones, dims=1)), reference, atol=1e-5, rtol=0)
+        # Not a constant map: swapping two pitch classes (no transposition) changes the embedding.
+        swapped = chroma[:, [1, 0, *range(2, 12)]]
+        assert (net(swapped) - reference).abs().max() > 1e-3
+
+
+def test_chroma_net_blocks_are_equivariant_by_circular_convolution():
+    # An independent check of the wrap-around: the first block's output for the input tiled
+    # three octaves high, with no padding in pitch, is the circular result (middle octave).
+    from mlcourse.models import ChromaNet
+
+    torch.manual_seed(1)
+    net = ChromaNet(embedding_dim=8, widths=(5,)).eval()
+    chroma = torch.rand(2, 12, 40)
+    convolution = net.convolutions[0]
+    with torch.no_grad():
+        tiled = torch.cat([chroma, chroma, chroma], dim=1).unsqueeze(1)           # (B, 1, 36, T)
+        plain = torch.nn.functional.conv2d(tiled, convolution.weight, padding=(0, 1))   # (B, 5, 25, T)
+        padded = torch.nn.functional.pad(chroma.unsqueeze(1), (0, 0, 6, 5), mode="circular")
+        circular = convolution(padded)                                            # (B, 5, 12, T)
+    # Output row k of the circular conv starts at input row k - 6 (mod 12): row k + 6 of the tiled input.
+    torch.testing.assert_close(circular, plain[:, :, 6:18])
+
+
+def test_chroma_net_rejects_wrong_shapes():
+    from mlcourse.models import ChromaNet
+
+    with pytest.raises(ValueError, match="chroma of shape"):
+        ChromaNet()(torch.rand(2, 128, 130))
+
+
+def test_recording_net_is_the_normalised_mean_of_its_clips():
+    from mlcourse.models import ChromaNet, RecordingNet
+
+    torch.manual_seed(2)
+    clip_net = ChromaNet(embedding_dim=8).eval()
+    recordings = torch.rand(3, 4, 12, 130)
+    with torch.no_grad():
+        each = clip_net(recordings.reshape(12, 12, 130)).reshape(3, 4, 8)
+        expected = torch.nn.functional.normalize(each.mean(dim=1), dim=1)
+        torch.testing.assert_close(RecordingNet(clip_net)(recordings), expected)
+
+
+def test_residual_mlp_starts_as_the_identity_and_learns():
+    from mlcourse.models import ResidualMLP
+
+    torch.manual_seed(3)
+    net = ResidualMLP(6, hidden=4)
+    x = torch.randn(5, 6)
+    torch.testing.assert_close(net(x), x)
+    loss = (net(x) - 2 * x).pow(2).mean()
+    loss.backward()
+    assert net.correct.weight.grad.abs().sum() > 0

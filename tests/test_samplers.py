@@ -89,3 +89,38 @@ def test_positives_are_uniform_over_the_class():
 def test_bad_arguments_are_explained(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_near_far_triplets_respect_the_distances_and_the_recording():
+    from mlcourse.data.samplers import NearFarTripletBatches, triplet_thirds
+
+    lengths = [30, 45, 25]
+    recordings = np.repeat(np.arange(3), lengths)
+    positions = np.concatenate([np.arange(n) for n in lengths])
+    order = np.random.default_rng(0).permutation(len(recordings))          # rows need not be sorted
+    recordings, positions = recordings[order], positions[order]
+    sampler = NearFarTripletBatches(recordings, positions, 200, near=2, far=10, batches_per_epoch=5, seed=1)
+    negatives_seen = set()
+    for batch in sampler:
+        anchor, positive, negative = triplet_thirds(batch)
+        assert (recordings[anchor] == recordings[positive]).all() and (recordings[anchor] == recordings[negative]).all()
+        near = np.abs(positions[anchor] - positions[positive])
+        assert ((near >= 1) & (near <= 2)).all()
+        assert (np.abs(positions[anchor] - positions[negative]) >= 10).all()
+        negatives_seen |= set(zip(recordings[negative], positions[negative]))
+    # Negatives cover both sides of anchors: the first and the last windows of a recording occur.
+    assert (0, 0) in negatives_seen and (1, 44) in negatives_seen
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"near": 3, "far": 3}, "near < far"),
+    ({"near": 1, "far": 30}, "too few"),
+])
+def test_near_far_triplets_explain_bad_arguments(kwargs, message):
+    from mlcourse.data.samplers import NearFarTripletBatches
+
+    recordings, positions = np.repeat([0, 1], 20), np.tile(np.arange(20), 2)
+    with pytest.raises(ValueError, match=message):
+        NearFarTripletBatches(recordings, positions, 8, **kwargs)
+    with pytest.raises(ValueError, match="not 0 .. 19"):
+        NearFarTripletBatches(recordings, positions * 2, 8, near=1, far=3)

@@ -314,3 +314,22 @@ def test_plot_segmentation_draws_ssm_and_novelty():
     labels = [text.get_text() for text in novelty_axes.get_legend().get_texts()]
     assert labels == ["novelty", "reference", "estimated", "threshold"]
     plt.close(figure)
+
+
+def test_band_windows_are_standardised_band_means_and_spreads():
+    rng = np.random.default_rng(4)
+    windows = rng.normal(-40, 10, size=(9, 128, 130))
+    features = np.concatenate([windows.mean(axis=2), windows.std(axis=2)], axis=1)
+    expected = (features - features.mean(axis=0)) / features.std(axis=0)
+    np.testing.assert_allclose(sg.band_windows(windows), expected, atol=1e-5)
+
+
+def test_set_windows_stack_every_sets_described_windows():
+    sets = [synthetic_set(seed=0), synthetic_set((15.0, 16.0), seed=1)]
+    features, recordings, positions = sg.set_windows(sets, describe=sg.mfcc_windows)
+    for index, tune_set in enumerate(sets):
+        expected = sg.mfcc_windows(sg.sliding_windows(tune_set.logmel))
+        np.testing.assert_allclose(features[recordings == index], expected)
+        np.testing.assert_array_equal(positions[recordings == index], np.arange(len(expected)))
+    with pytest.raises(ValueError, match="sets is empty"):
+        sg.set_windows([])

@@ -253,3 +253,36 @@ def test_choose_device():
             choose_device("cuda")
     with pytest.raises(ValueError):
         choose_device("abacus")
+
+
+def test_history_keeps_the_losss_stats_of_every_step():
+    from mlcourse.data.samplers import ClassBalancedBatches
+    from mlcourse.losses import TripletMarginLoss
+    from mlcourse.models import EmbeddingNet
+
+    features = torch.randn(24, 128, 130)
+    labels = np.repeat(np.arange(6), 4)
+    sampler = ClassBalancedBatches(labels, 3, 4, batches_per_epoch=3, seed=0)
+    history = train(EmbeddingNet(embedding_dim=8, widths=(4,)), TripletMarginLoss(0.2), features, labels, sampler,
+                    epochs=2, progress=False)
+    assert len(history.step_stats) == len(history.step_losses) == 6
+    assert [stats["loss"] for stats in history.step_stats] == pytest.approx(history.step_losses)
+    assert all(0 <= stats["active_share_of_valid"] <= 1 for stats in history.step_stats)
+
+
+def test_sampled_triplets_step_scores_exactly_the_batchs_thirds():
+    from mlcourse.losses import TripletMarginLoss, triplet_margin_loss
+    from mlcourse.train import sampled_triplets_step
+
+    torch.manual_seed(0)
+    features = torch.randn(10, 5)
+    model = torch.nn.Linear(5, 3)
+    batch = torch.tensor([0, 1, 2, 3, 4, 5, 6, 7, 8])
+    loss = sampled_triplets_step(model, TripletMarginLoss(0.5), features, None, batch)
+    embeddings = model(features)
+    hinges = torch.relu((embeddings[0:3] - embeddings[3:6]).norm(dim=1)
+                        - (embeddings[0:3] - embeddings[6:9]).norm(dim=1) + 0.5)
+    expected = hinges.sum() / max(1, int((hinges > 0).sum()))
+    torch.testing.assert_close(loss, expected)
+    rows = torch.arange(3)
+    torch.testing.assert_close(loss, triplet_margin_loss(embeddings, None, 0.5, triplets=(rows, rows + 3, rows + 6)))

@@ -1,0 +1,97 @@
+"""Version identification: stacking versions, the subset step, key invariance, version mAP."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import average_precision_score
+
+from mlcourse.data import load_dataset
+from mlcourse.models import ChromaNet, RecordingNet
+from mlcourse.train import embed
+from mlcourse.versions import (ClipSubsetStep, key_invariant_similarity, stack_versions, version_map,
+                               version_means)
+
+
+@pytest.fixture(scope="module")
+def smoke_test():
+    try:
+        return load_dataset("smoke", split="test")
+    except FileNotFoundError:
+        pytest.skip("the smoke dataset is not built: run `python -m mlcourse.data build --size smoke`")
+
+
+def test_stacked_versions_hold_each_versions_clips_in_time_order(smoke_test):
+    versions = stack_versions(smoke_test, "chroma")
+    meta = smoke_test.meta
+    assert versions.clips.shape[0] == meta.version_id.nunique()
+    for v in [0, len(versions.version_ids) - 1]:
+        rows = meta.index[meta.version_id == versions.version_ids[v]]
+        rows = rows[np.argsort(meta["clip"][rows].to_numpy())][: versions.clips.shape[1]]
+        np.testing.assert_array_equal(versions.clips[v], np.asarray(smoke_test.chroma)[rows])
+        assert versions.pieces[v] == meta.piece_id[rows[0]]
+    np.testing.assert_array_equal(versions.version_ids[versions.clip_version], meta.version_id.to_numpy())
+    logmel = stack_versions(smoke_test, "logmel")
+    assert logmel.clips.shape[2:] == (128, 130)
+    with pytest.raises(ValueError, match="chroma' or 'logmel"):
+        stack_versions(smoke_test, "mfcc")
+
+
+def test_version_means_are_group_means():
+    vectors = np.arange(12.0).reshape(6, 2)
+    clip_version = np.array([0, 1, 0, 2, 1, 2])
+    expected = np.stack([vectors[clip_version == v].mean(axis=0) for v in range(3)])
+    np.testing.assert_allclose(version_means(vectors, clip_version), expected)
+
+
+def test_key_invariant_similarity_is_the_best_rotation():
+    rng = np.random.default_rng(0)
+    a, b = rng.random((3, 12)), rng.random((4, 12))
+    expected = np.empty((3, 4))
+    for i in range(3):
+        for j in range(4):
+            expected[i, j] = max(np.dot(a[i], np.roll(b[j], k)) / np.linalg.norm(a[i]) / np.linalg.norm(b[j])
+                                 for k in range(12))
+    np.testing.assert_allclose(key_invariant_similarity(a, b), expected)
+    np.testing.assert_allclose(key_invariant_similarity(a, np.roll(a, 7, axis=1)).diagonal(), 1.0)
+    with pytest.raises(ValueError, match="pitch-class profiles"):
+        key_invariant_similarity(a[:, :11], b)
+
+
+def test_clip_subset_step_draws_distinct_clips_of_each_version():
+    seen = []
+
+    def loss_fn(embeddings, labels):
+        return embeddings.sum()
+
+    def model(stacks):
+        seen.append(stacks.clone())
+        return stacks.flatten(1).float()
+
+    # Version v's clip c holds the number 10 v + c everywhere: which clips were drawn is readable.
+    features = (10 * torch.arange(5)[:, None] + torch.arange(6)[None, :]).float()[:, :, None]
+    step = ClipSubsetStep(3, seed=0)
+    step(model, loss_fn, features, torch.zeros(5), torch.tensor([4, 1]))
+    drawn = seen[0][:, :, 0]
+    assert drawn.shape == (2, 3)
+    assert ((drawn // 10) == torch.tensor([[4], [1]])).all()              # clips of the right version
+    assert all(len(set(row.tolist())) == 3 for row in drawn)               # without replacement
+    with pytest.raises(ValueError, match="only 6 clips"):
+        ClipSubsetStep(7)(model, loss_fn, features, torch.zeros(5), torch.tensor([0]))
+
+
+def test_version_map_is_sklearns_average_precision(smoke_test):
+    versions = stack_versions(smoke_test, "chroma")
+    torch.manual_seed(0)
+    model = RecordingNet(ChromaNet(embedding_dim=8))
+    score = version_map(model, versions)
+    embeddings = embed(model, versions.clips).numpy().astype(np.float64)
+    similarity = embeddings @ embeddings.T
+    precisions = []
+    for i in range(len(similarity)):
+        others = np.arange(len(similarity)) != i
+        relevant = versions.pieces[others] == versions.pieces[i]
+        if relevant.any():
+            precisions.append(average_precision_score(relevant, similarity[i, others]))
+    assert score == pytest.approx(np.mean(precisions), abs=1e-6)
