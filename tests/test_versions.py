@@ -7,7 +7,6 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score
 
-from mlcourse.data import load_dataset
 from mlcourse.models import ChromaNet, RecordingNet
 from mlcourse.train import embed
 from mlcourse.versions import (ClipSubsetStep, key_invariant_similarity, stack_versions, version_map,
@@ -15,11 +14,9 @@ from mlcourse.versions import (ClipSubsetStep, key_invariant_similarity, stack_v
 
 
 @pytest.fixture(scope="module")
-def smoke_test():
-    try:
-        return load_dataset("smoke", split="test")
-    except FileNotFoundError:
-        pytest.skip("the smoke dataset is not built: run `python -m mlcourse.data build --size smoke`")
+def smoke_test(smoke):
+    """The test split of the smoke dataset (conftest builds it if needed)."""
+    return smoke.subset(smoke.meta.split.to_numpy() == "test")
 
 
 def test_stacked_versions_hold_each_versions_clips_in_time_order(smoke_test):
