@@ -365,8 +365,7 @@ def mfcc_windows(logmel_windows, n_mfcc=20):
     logmel_windows = np.asarray(logmel_windows, dtype=np.float32)
     if logmel_windows.ndim != 3:
         raise ValueError(f"logmel_windows must be (windows, bands, frames), got shape {logmel_windows.shape}")
-    coefficients = mfcc(logmel_windows, n_mfcc).astype(np.float64)  # (W, n_mfcc, frames)
-    return _standardised_over_set(np.concatenate([coefficients.mean(axis=2), coefficients.std(axis=2)], axis=1))
+    return _pooled_over_frames(mfcc(logmel_windows, n_mfcc).astype(np.float64))  # (W, n_mfcc, frames)
 
 
 def band_windows(logmel_windows):
@@ -390,11 +389,13 @@ def band_windows(logmel_windows):
     logmel_windows = np.asarray(logmel_windows, dtype=np.float64)
     if logmel_windows.ndim != 3:
         raise ValueError(f"logmel_windows must be (windows, bands, frames), got shape {logmel_windows.shape}")
-    return _standardised_over_set(np.concatenate([logmel_windows.mean(axis=2), logmel_windows.std(axis=2)], axis=1))
+    return _pooled_over_frames(logmel_windows)
 
 
-def _standardised_over_set(features):
-    """Each column to mean 0 and standard deviation 1 over the windows; a constant column to 0."""
+def _pooled_over_frames(windows):
+    """(W, rows, frames) -> (W, 2 rows): each row's mean and spread over the frames, then each
+    dimension standardised over the windows (mean 0, standard deviation 1; a constant one to 0)."""
+    features = np.concatenate([windows.mean(axis=2), windows.std(axis=2)], axis=1)
     spread = features.std(axis=0)
     return ((features - features.mean(axis=0)) / np.where(spread > 0, spread, 1.0)).astype(np.float32)
 

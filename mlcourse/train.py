@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .checks import named_device
+from .data.samplers import triplet_thirds
 
 
 @dataclass
@@ -162,10 +163,9 @@ def sampled_triplets_step(model, loss_fn, features, labels, batch):
     Taught in notebooks/04_triplet_mining.ipynb
     """
     embeddings = model(features[batch])
-    third = len(batch) // 3
-    rows = torch.arange(third, device=embeddings.device)
+    rows = torch.arange(len(batch), device=embeddings.device)
     with torch.autocast(features.device.type, enabled=False):
-        return loss_fn(embeddings.float(), None, triplets=(rows, rows + third, rows + 2 * third))
+        return loss_fn(embeddings.float(), None, triplets=triplet_thirds(rows))
 
 
 def train(model, loss_fn, features, labels, sampler, *, epochs=10, lr=1e-3, weight_decay=0.0,

@@ -13,7 +13,9 @@ compared as wholes, as version identification systems compare whole tracks:
   of a version's clip vectors, and the cosine of two pitch-class profiles under the best of
   the 12 transpositions (the optimal transposition index of Serrà et al., 2008);
 * :func:`version_map` scores an embedding network on a split: version-level mean average
-  precision, each version a query and the other versions of its piece the relevant items.
+  precision, each version a query and the other versions of its piece the relevant items;
+  :func:`version_pair_distances` lists the distances between all pairs of versions, to see
+  what brings two versions close.
 
 Taught in notebooks/09_applications.ipynb
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 
 from .checks import require_positive_int
@@ -37,6 +40,7 @@ __all__ = [
     "stack_versions",
     "version_map",
     "version_means",
+    "version_pair_distances",
 ]
 
 
@@ -168,3 +172,28 @@ def version_map(model, versions: Versions) -> float:
     """
     embeddings = embed(model, versions.clips, batch_size=32)
     return mean_average_precision(embeddings, versions.pieces, distance="cosine")
+
+
+def version_pair_distances(clip_net, versions: Versions, data) -> pd.DataFrame:
+    """The cosine distance between every two versions, and what the two have in common.
+
+    Args:
+        clip_net: The network that embeds one clip; a version is the mean of its clips
+            (:class:`~mlcourse.models.RecordingNet`).
+        versions: The stacked versions of a split, in the features ``clip_net`` reads.
+        data: The same split as a :class:`~mlcourse.data.ClipDataset`, for the instruments.
+
+    Returns:
+        A DataFrame with one row per pair of distinct versions: ``distance``, ``same piece``
+        and ``same instrument`` (the same instrument family).
+
+    Taught in notebooks/09_applications.ipynb
+    """
+    from .models import RecordingNet
+
+    embeddings = embed(RecordingNet(clip_net), versions.clips, batch_size=32).numpy()
+    instrument = data.meta.groupby("version_id").instrument.first().loc[versions.version_ids].to_numpy()
+    first, second = np.triu_indices(len(embeddings), k=1)
+    return pd.DataFrame({"distance": 1 - np.sum(embeddings[first] * embeddings[second], axis=1),
+                         "same piece": versions.pieces[first] == versions.pieces[second],
+                         "same instrument": instrument[first] == instrument[second]})

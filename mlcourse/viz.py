@@ -14,8 +14,8 @@ import pandas as pd
 from .data.features import HOP_LENGTH, N_MELS, SAMPLE_RATE
 from .explorer import EmbeddingExplorer
 
-__all__ = ["EmbeddingExplorer", "plot_clip", "plot_count_table", "plot_label_counts", "plot_log_mels", "show_log_mel",
-           "show_piano_roll"]
+__all__ = ["EmbeddingExplorer", "plot_clip", "plot_count_table", "plot_label_counts", "plot_log_mels",
+           "plot_pair_distances", "plot_triplet_training", "show_log_mel", "show_piano_roll"]
 
 
 def _frame_extent(n_frames: int) -> tuple[float, float]:
@@ -175,3 +175,73 @@ def plot_count_table(table: pd.DataFrame, title: str = ""):
     ax.set_yticks(range(counts.shape[0]), table.index)
     ax.set(xlabel=table.columns.name, ylabel=table.index.name, title=title)
     return figure
+
+
+def plot_triplet_training(histories: dict, margin: float, baseline: float | None = None,
+                          validation: str = "valid mAP", smooth: int = 10):
+    """Three views of triplet training, one line per model: the loss, what it hides, what we want.
+
+    Left: the loss (the mean of the active hinges). Middle: the share of active triplets among
+    the valid ones and the mean hinge over all valid triplets (divided by the margin), from
+    ``history.step_stats``. Right: the validation score after each epoch, from
+    ``history.evaluations``, beside an optional baseline. Step curves are running means over
+    ``smooth`` steps.
+
+    Args:
+        histories: name -> :class:`mlcourse.train.TrainingHistory` of a
+            :class:`mlcourse.losses.TripletMarginLoss` with mining "all" or "none".
+        margin: The loss's margin.
+        baseline: A validation score to draw as a dotted line, or None.
+        validation: The key of the validation score in each epoch's evaluation.
+        smooth: Steps per running mean.
+
+    Returns:
+        The Figure.
+
+    Taught in notebooks/09_applications.ipynb
+    """
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.6), layout="constrained")
+    for name, history in histories.items():
+        steps = pd.DataFrame(history.step_stats).rolling(smooth, min_periods=1).mean()
+        axes[0].plot(steps["loss"], label=name)
+        axes[1].plot(steps["active_share_of_valid"], label=f"{name}: active share")
+        axes[1].plot(steps["mean_hinge_of_valid"] / margin, ls="--", label=f"{name}: mean hinge / margin")
+        scores = [evaluation[validation] for evaluation in history.evaluations]
+        axes[2].plot(range(1, len(scores) + 1), scores, marker="o", label=name)
+    if baseline is not None:
+        axes[2].axhline(baseline, color="gray", ls=":", label="baseline")
+    axes[0].set(xlabel="step", ylabel="mean of active hinges", title=f"the loss ({smooth}-step mean)")
+    axes[1].set(xlabel="step", title=f"what the loss hides ({smooth}-step means)")
+    axes[2].set(xlabel="epoch", ylabel=validation, title="validation")
+    for ax in axes:
+        ax.legend(fontsize=8)
+    return fig
+
+
+def plot_pair_distances(tables: dict, split_by: str = "same instrument"):
+    """Histograms of the distances between pairs: same class or not, and among the others by ``split_by``.
+
+    Args:
+        tables: name -> DataFrame with the columns ``distance``, ``same piece`` and ``split_by``
+            (e.g. from :func:`mlcourse.versions.version_pair_distances`).
+        split_by: A boolean column that splits the pairs of different pieces.
+
+    Returns:
+        The Figure: two panels per table.
+
+    Taught in notebooks/09_applications.ipynb
+    """
+    fig, axes = plt.subplots(1, 2 * len(tables), figsize=(11 * len(tables), 3.4), layout="constrained", squeeze=False)
+    for (name, pairs), (left, right) in zip(tables.items(), axes.reshape(-1, 2)):
+        bins = np.linspace(pairs.distance.min(), pairs.distance.max(), 40)
+        for same, label in [(True, "same piece"), (False, "different pieces")]:
+            left.hist(pairs.distance[pairs["same piece"] == same], bins, density=True, alpha=0.6, label=label)
+        strangers = pairs[~pairs["same piece"]]
+        for same in (True, False):
+            right.hist(strangers.distance[strangers[split_by] == same], bins, density=True, alpha=0.6,
+                       label=split_by if same else f"not {split_by}")
+        left.set(title=f"{name}: all pairs", xlabel="distance", ylabel="density")
+        right.set(title=f"{name}: pairs of different pieces", xlabel="distance")
+        left.legend(fontsize=8)
+        right.legend(fontsize=8)
+    return fig

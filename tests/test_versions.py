@@ -92,3 +92,22 @@ def test_version_map_is_sklearns_average_precision(smoke_test):
         if relevant.any():
             precisions.append(average_precision_score(relevant, similarity[i, others]))
     assert score == pytest.approx(np.mean(precisions), abs=1e-6)
+
+
+def test_version_pair_distances_by_brute_force(smoke_test):
+    from mlcourse.versions import version_pair_distances
+
+    versions = stack_versions(smoke_test, "chroma")
+    torch.manual_seed(1)
+    clip_net = ChromaNet(embedding_dim=8)
+    pairs = version_pair_distances(clip_net, versions, smoke_test)
+    embeddings = embed(RecordingNet(clip_net), versions.clips).numpy().astype(np.float64)
+    instrument = {v: smoke_test.meta.instrument[smoke_test.meta.version_id == v].iloc[0] for v in versions.version_ids}
+    expected = [(1 - embeddings[i] @ embeddings[j], versions.pieces[i] == versions.pieces[j],
+                 instrument[versions.version_ids[i]] == instrument[versions.version_ids[j]])
+                for i in range(len(embeddings)) for j in range(i + 1, len(embeddings))]
+    assert len(pairs) == len(expected)
+    np.testing.assert_allclose(pairs.distance, [e[0] for e in expected], atol=1e-6)
+    assert pairs["same piece"].tolist() == [e[1] for e in expected]
+    assert pairs["same instrument"].tolist() == [e[2] for e in expected]
+
