@@ -14,14 +14,16 @@ mimics a change to the audio:
 * :func:`spectral_tilt`: a tone control or an EQ, as a different microphone, room or mix
   would give: brighter or duller;
 * :func:`gain`: playing (or recording) louder or softer;
-* :func:`add_noise`: background noise or hiss, at a given signal-to-noise ratio.
+* :func:`add_noise`: background noise or hiss, at a given signal-to-noise ratio;
+* :func:`delay`: an excerpt that starts later, by moving every frame along the time axis (it
+  works on any (B, F, T) features, chroma too), and :class:`RandomDelay` to draw the delays.
 
 Each function takes a (B, 128, T) batch and one parameter per item (a (B,) tensor, or one
 number for the whole batch), so that it is easy to try and to test, and returns a new float32
 batch of the same shape; none of them needs gradients, and all work under ``torch.no_grad()``.
 :class:`Augment` draws random parameters for every item and applies the five in turn.
 
-Taught in notebooks/08_self_supervised.ipynb
+Taught in notebooks/08_self_supervised.ipynb (and the delays in notebooks/07_cross_modal.ipynb)
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ from mlcourse.data.features import AMIN, N_MELS, SAMPLE_RATE
 
 __all__ = [
     "Augment",
+    "RandomDelay",
     "add_noise",
+    "delay",
     "gain",
     "mel_band_centres",
     "pitch_shift",
@@ -275,6 +279,78 @@ def spectral_tilt(logmel, tilt_db):
     tilt_db = _per_item(tilt_db, logmel, "tilt_db")
     ramp = torch.linspace(-0.5, 0.5, N_MELS, device=logmel.device)
     return logmel + tilt_db[:, None, None] * ramp[None, :, None]
+
+
+def delay(features, frames, fill=0.0):
+    """Delay each item: its frames move ``frames`` later, and the new first frames hold ``fill``.
+
+    Output frame t of item i is input frame ``t - frames[i]``; the last ``frames[i]`` frames fall
+    off the end, as when an excerpt of the same length starts that much earlier in the music.
+
+    Args:
+        features: (B, F, T) tensor: log-mels, chroma, piano rolls.
+        frames: (B,) int tensor of delays in frames, each in [0, T], or one int for all items.
+        fill: What the first frames hold: a number, or a (B,) tensor, one per item (e.g. each
+            clip's floor, ``logmel.amin(dim=(1, 2))``, for the silence of a log-mel).
+
+    Returns:
+        (B, F, T) tensor of the dtype of ``features``, on its device.
+
+    Raises:
+        ValueError: If ``features`` is not 3-D, or a delay is outside [0, T].
+
+    Example:
+        >>> delay(torch.arange(4.0).reshape(1, 1, 4), 1, fill=-1.0)
+        tensor([[[-1.,  0.,  1.,  2.]]])
+
+    Taught in notebooks/07_cross_modal.ipynb
+    """
+    if not torch.is_tensor(features) or features.dim() != 3:
+        raise ValueError(f"features must be a (B, F, T) tensor, got {type(features).__name__} "
+                         f"{tuple(getattr(features, 'shape', ()))}")
+    n_frames = features.shape[2]
+    frames = torch.as_tensor(frames, device=features.device).long().reshape(-1).expand(len(features))
+    if ((frames < 0) | (frames > n_frames)).any():
+        raise ValueError(f"delays must lie in [0, {n_frames}] frames, got {frames.tolist()}")
+    fill = torch.as_tensor(fill, dtype=features.dtype, device=features.device).reshape(-1, 1, 1)
+    source = torch.arange(n_frames, device=features.device)[None, :] - frames[:, None]       # (B, T)
+    moved = features.gather(2, source.clamp(min=0)[:, None, :].expand_as(features))
+    return torch.where((source >= 0)[:, None, :], moved, fill)
+
+
+class RandomDelay(torch.nn.Module):
+    """Delay each item of a batch by a random number of frames, 0 to ``max_frames`` (see :func:`delay`).
+
+    Trained on randomly delayed excerpts, an encoder learns not to care where in its window the
+    music starts: the invariance that searching with unaligned excerpts needs.
+
+    Args:
+        max_frames: The longest delay, in frames (>= 0).
+        fill: What the new first frames hold (0: silence, for chroma and piano rolls).
+        seed: Seed of the module's own CPU generator.
+
+    Example:
+        >>> RandomDelay(20, seed=0)(torch.rand(3, 12, 130)).shape
+        torch.Size([3, 12, 130])
+
+    Taught in notebooks/07_cross_modal.ipynb
+    """
+
+    def __init__(self, max_frames, fill=0.0, seed=0):
+        super().__init__()
+        if isinstance(max_frames, bool) or not isinstance(max_frames, (int, np.integer)) or max_frames < 0:
+            raise ValueError(f"max_frames must be an int >= 0, got {max_frames!r}")
+        self.max_frames, self.fill, self.seed = int(max_frames), fill, seed
+        self.generator = torch.Generator().manual_seed(seed)
+
+    @torch.no_grad()
+    def forward(self, features):
+        """Args: features: (B, F, T) tensor. Returns: the batch, each item delayed at random."""
+        frames = torch.randint(0, self.max_frames + 1, (len(features),), generator=self.generator)
+        return delay(features, frames.to(features.device), self.fill)
+
+    def extra_repr(self):
+        return f"max_frames={self.max_frames}, fill={self.fill}, seed={self.seed}"
 
 
 # --------------------------------------------------------------------------------------------

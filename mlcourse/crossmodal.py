@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 
 from .data.features import N_CHROMA, N_FRAMES, N_PITCHES
 from .metrics import match_ranks_from_distances, mean_reciprocal_rank, recall_at_ranks
-from .models import DEFAULT_WIDTHS, EmbeddingNet
+from .models import CHROMA_WIDTHS, DEFAULT_WIDTHS, ChromaNet, EmbeddingNet
 from .train import embed, to_device
 
 __all__ = [
@@ -66,20 +66,30 @@ DTW_BLOCK_BYTES = 16 * 2**20
 class CrossModalNet(nn.Module):
     """Two encoders, one for audio and one for scores, that embed into one shared space.
 
-    A piano roll (128 pitches x 130 frames) has the same shape as a log-mel spectrogram
-    (128 bands x 130 frames), so both encoders are an :class:`~mlcourse.models.EmbeddingNet`,
-    each with weights of its own: what a pattern means differs between the two (a harmonic
-    series in the spectrogram is a single row in the piano roll). The embeddings are
-    L2-normalised, so audio and score are compared by cosine similarity.
+    Each encoder has weights of its own, and the embeddings are L2-normalised, so audio and
+    score are compared by cosine similarity. Two kinds of input:
+
+    * ``inputs="logmel"``: a piano roll (128 pitches x 130 frames) has the shape of a log-mel
+      spectrogram (128 bands x 130 frames), so both encoders are an
+      :class:`~mlcourse.models.EmbeddingNet`. What a pattern means differs between the two (a
+      harmonic series in the spectrogram is a single row in the piano roll): the network has
+      to learn how pitches sound.
+    * ``inputs="chroma"``: both encoders read chroma, the audio's (``data.chroma``) and the
+      folded piano roll (:func:`roll_chroma`), through a :class:`~mlcourse.models.ChromaNet`
+      that keeps the key (``invariant=False``) and takes the maximum over time, so that where
+      in the clip a pattern occurs matters little. The common ground is given; the network
+      learns to compare.
 
     Args:
         embedding_dim: Size of the shared embedding.
-        widths: Channels of each encoder's convolution blocks.
+        widths: Channels of each encoder's convolution blocks (None: the encoders' defaults).
+        inputs: ``"logmel"`` (log-mels and piano rolls) or ``"chroma"`` (audio and score chroma).
 
     Attributes:
-        audio: The audio encoder, (B, 128, 130) log-mels -> (B, embedding_dim).
-        score: The score encoder, (B, 128, 130) piano rolls (bool, uint8 or float) ->
+        audio: The audio encoder, (B, 128, 130) log-mels or (B, 12, 130) chroma ->
             (B, embedding_dim).
+        score: The score encoder, (B, 128, 130) piano rolls (bool, uint8 or float) or
+            (B, 12, 130) score chroma -> (B, embedding_dim).
 
     Example:
         >>> net = CrossModalNet(embedding_dim=16)
@@ -90,33 +100,43 @@ class CrossModalNet(nn.Module):
     Taught in notebooks/07_cross_modal.ipynb
     """
 
-    def __init__(self, embedding_dim=64, widths=DEFAULT_WIDTHS):
+    def __init__(self, embedding_dim=64, widths=None, inputs="logmel"):
         super().__init__()
-        self.audio = EmbeddingNet(embedding_dim, normalize=True, widths=widths)
-        self.score = EmbeddingNet(embedding_dim, normalize=True, widths=widths)
+        if inputs == "logmel":
+            self.audio, self.score = (EmbeddingNet(embedding_dim, normalize=True, widths=widths or DEFAULT_WIDTHS)
+                                      for _ in range(2))
+        elif inputs == "chroma":
+            self.audio, self.score = (ChromaNet(embedding_dim, widths or CHROMA_WIDTHS, invariant=False,
+                                                time_pooling="max") for _ in range(2))
+        else:
+            raise ValueError(f"inputs must be 'logmel' or 'chroma', got {inputs!r}")
+        self.inputs = inputs
 
-    def embed_audio(self, logmel):
-        """Args: logmel: (B, 128, 130) tensor. Returns: (B, embedding_dim) unit vectors."""
-        return self.audio(logmel)
+    def embed_audio(self, audio):
+        """Args: audio: (B, 128, 130) log-mels or (B, 12, 130) chroma. Returns: (B, embedding_dim) unit vectors."""
+        return self.audio(audio)
 
-    def embed_score(self, rolls):
-        """Args: rolls: (B, 128, 130) piano rolls. Returns: (B, embedding_dim) unit vectors."""
-        # The backbone turns bool and uint8 rolls into the network's float dtype itself.
-        return self.score(rolls)
+    def embed_score(self, scores):
+        """Args: scores: (B, 128, 130) piano rolls or (B, 12, 130) chroma. Returns: (B, embedding_dim) unit vectors."""
+        # The encoders turn bool and uint8 rolls into the network's float dtype themselves.
+        return self.score(scores)
 
-    def forward(self, logmel, rolls):
+    def forward(self, audio, scores):
         """Embed a batch of clips in both modalities: returns ``(audio, score)`` embeddings."""
-        return self.embed_audio(logmel), self.embed_score(rolls)
+        return self.embed_audio(audio), self.embed_score(scores)
 
 
 class CrossModalStep:
     """One training step across modalities, for ``mlcourse.train.train(..., step=...)``.
 
-    :func:`~mlcourse.train.train` moves one array of features, the log-mels, to the device;
-    this step holds the second modality, the piano rolls, moves them there once (on the first
+    :func:`~mlcourse.train.train` moves one array of features, the audio's, to the device;
+    this step holds the second modality, the scores, moves them there once (on the first
     step) and compares each batch's audio with its scores::
 
         loss_fn(audio_embeddings, score_embeddings)
+
+    An optional ``augment`` changes each batch's audio first (e.g.
+    :class:`mlcourse.augment.RandomDelay`), to train the invariances that search needs.
 
     Row ``i`` of both is clip ``i``, so a cross-modal InfoNCE loss takes the diagonal pairs as
     positives and every other pair of the batch as a negative. Batches come from a sampler of
@@ -125,8 +145,11 @@ class CrossModalStep:
     (autocast); the loss gets float32 embeddings and runs without autocast.
 
     Args:
-        rolls: (N, 128, 130) piano rolls (bool or uint8, array or tensor) of the same N clips,
-            in the same order, as the features given to ``train``.
+        rolls: (N, 128, 130) piano rolls (bool or uint8, array or tensor), or their (N, 12, 130)
+            chroma (:func:`roll_chroma`), of the same N clips, in the same order, as the
+            features given to ``train``.
+        augment: None, or a function of a (B, F, T) batch of audio features that returns one
+            of the same shape.
 
     Example:
         >>> history = train(CrossModalNet(), info_nce, features=train_data.logmel,
@@ -136,14 +159,15 @@ class CrossModalStep:
     Taught in notebooks/07_cross_modal.ipynb
     """
 
-    def __init__(self, rolls):
+    def __init__(self, rolls, augment=None):
         rolls = rolls if isinstance(rolls, torch.Tensor) else np.asarray(rolls)
-        if tuple(rolls.shape[1:]) != (N_PITCHES, N_FRAMES) or len(rolls) == 0:
+        if rolls.ndim != 3 or rolls.shape[1:] not in ((N_PITCHES, N_FRAMES), (N_CHROMA, N_FRAMES)) or len(rolls) == 0:
             raise ValueError(
                 f"rolls must be (N, {N_PITCHES}, {N_FRAMES}) piano rolls, one per clip "
-                f"(e.g. data.pianoroll), got shape {tuple(rolls.shape)}"
+                f"(e.g. data.pianoroll), or their (N, {N_CHROMA}, {N_FRAMES}) chroma, got shape {tuple(rolls.shape)}"
             )
         self.rolls = rolls
+        self.augment = augment
         self._rolls_on_device = None
 
     def rolls_on(self, device):
@@ -159,7 +183,8 @@ class CrossModalStep:
                 f"the features ({len(features)} clips) and the step's piano rolls "
                 f"({len(self.rolls)}) must be the same clips in the same order"
             )
-        audio, score = model(features[batch], self.rolls_on(features.device)[batch])
+        audio = features[batch] if self.augment is None else self.augment(features[batch])
+        audio, score = model(audio, self.rolls_on(features.device)[batch])
         with torch.autocast(features.device.type, enabled=False):
             return loss_fn(audio.float(), score.float())
 

@@ -128,21 +128,28 @@ CHROMA_WIDTHS = (16, 32, 64)
 
 
 class ChromaNet(nn.Module):
-    """A transposition-invariant embedding of chroma sequences: (B, 12, T) -> (B, D).
+    """An embedding of chroma sequences, invariant to transposition or not: (B, 12, T) -> (B, D).
 
     Each block is a convolution, batch normalisation, ReLU and a max pooling that halves time
     (never pitch). The convolutions wrap around the pitch axis (circular padding: B is next
     to C), and the first one spans the whole octave, so a block's output at pitch class k
     sees the music relative to k. Rolling the input's pitch classes by s semitones rolls
     every block's output by s (the blocks are *equivariant* to transposition). At the end,
-    an average over time and a maximum over the 12 pitch positions remove the roll: the
-    embedding of a transposed clip is exactly that of the clip (*invariant*), so no training
-    step is spent learning key invariance, as in MOVE (Yesiler et al., 2020).
+    the 12 pitch positions are pooled over time (a mean, or a maximum, which also ignores
+    *where* in the clip a pattern occurs), then
+
+    * ``invariant=True``: a maximum over the 12 positions removes the roll: the embedding of
+      a transposed clip is exactly that of the clip, so no training step is spent learning key
+      invariance, as in MOVE (Yesiler et al., 2020). For version identification.
+    * ``invariant=False``: the 12 positions are kept side by side, so the key matters. For
+      matching audio to its own score, where a transposed score is a wrong answer.
 
     Args:
         embedding_dim: Size of the embedding.
         widths: Channels of the convolution blocks.
         normalize: Divide each embedding by its L2 norm.
+        invariant: Pool over the pitch positions (transposition-invariant) or keep them.
+        time_pooling: ``"mean"`` or ``"max"`` over time.
 
     Example:
         >>> net = ChromaNet(embedding_dim=8).eval()
@@ -153,17 +160,21 @@ class ChromaNet(nn.Module):
     Taught in notebooks/09_applications.ipynb
     """
 
-    def __init__(self, embedding_dim=128, widths=CHROMA_WIDTHS, normalize=True):
+    def __init__(self, embedding_dim=128, widths=CHROMA_WIDTHS, normalize=True, *, invariant=True,
+                 time_pooling="mean"):
         super().__init__()
         if int(embedding_dim) < 1 or len(widths) == 0 or any(int(w) < 1 for w in widths):
             raise ValueError(f"need embedding_dim >= 1 and positive widths, got {embedding_dim!r}, {widths!r}")
+        if time_pooling not in ("mean", "max"):
+            raise ValueError(f"time_pooling must be 'mean' or 'max', got {time_pooling!r}")
+        self.invariant, self.time_pooling = bool(invariant), time_pooling
         self.kernel_heights = [N_CHROMA] + [3] * (len(widths) - 1)
         channels = [1, *map(int, widths)]
         self.convolutions = nn.ModuleList(
             nn.Conv2d(channels[i], channels[i + 1], (height, 3), padding=(0, 1), bias=False)
             for i, height in enumerate(self.kernel_heights))
         self.norms = nn.ModuleList(nn.BatchNorm2d(width) for width in channels[1:])
-        self.head = nn.Linear(channels[-1], int(embedding_dim))
+        self.head = nn.Linear(channels[-1] * (1 if self.invariant else N_CHROMA), int(embedding_dim))
         self.normalize = bool(normalize)
 
     def forward(self, chroma):
@@ -176,7 +187,8 @@ class ChromaNet(nn.Module):
             # Wrap the pitch axis, so that the output keeps 12 pitch positions (time: zero padding).
             x = F.pad(x, (0, 0, height // 2, (height - 1) // 2), mode="circular")
             x = F.max_pool2d(F.relu(norm(convolution(x))), (1, 2))
-        embeddings = self.head(x.mean(dim=3).amax(dim=2))                 # time: mean; pitch: max
+        x = x.mean(dim=3) if self.time_pooling == "mean" else x.amax(dim=3)     # (B, C, 12)
+        embeddings = self.head(x.amax(dim=2) if self.invariant else x.flatten(1))
         return F.normalize(embeddings, dim=1) if self.normalize else embeddings
 
 

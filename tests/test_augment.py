@@ -390,3 +390,30 @@ def test_bad_settings_are_rejected():
                                ({"p": -0.1}, "p must be >= 0")]:
         with pytest.raises(ValueError, match=message):
             Augment(**arguments)
+
+
+def test_delay_moves_each_item_by_its_own_number_of_frames():
+    from mlcourse.augment import delay
+
+    features = torch.randn(3, 5, 40)
+    frames = torch.tensor([0, 7, 40])
+    fill = torch.tensor([-1.0, -2.0, -3.0])
+    delayed = delay(features, frames, fill)
+    expected = features.clone().numpy()
+    for item, (k, value) in enumerate(zip(frames.tolist(), fill.tolist())):
+        expected[item] = np.concatenate([np.full((5, k), value), features[item].numpy()[:, :40 - k]], axis=1)
+    np.testing.assert_allclose(delayed.numpy(), expected)
+    with pytest.raises(ValueError, match=r"\[0, 40\]"):
+        delay(features, 41)
+
+
+def test_random_delay_is_seeded_and_within_its_range():
+    from mlcourse.augment import RandomDelay
+
+    ramp = torch.arange(1.0, 101.0).expand(200, 1, 100).contiguous()       # frame t holds t + 1
+    delayed = RandomDelay(12, seed=3)(ramp)
+    delays = (delayed == 0).sum(dim=(1, 2))                                  # the zero-filled start
+    assert delays.min() == 0 and delays.max() == 12
+    torch.testing.assert_close(RandomDelay(12, seed=3)(ramp), delayed)
+    with pytest.raises(ValueError, match="max_frames"):
+        RandomDelay(-1)

@@ -185,7 +185,9 @@ def test_cross_modal_net_embeds_both_modalities_with_their_own_weights():
 
 def test_cross_modal_step_checks_its_rolls():
     with pytest.raises(ValueError, match="128, 130"):
-        CrossModalStep(np.zeros((4, 12, 130), dtype=bool))
+        CrossModalStep(np.zeros((4, 64, 130), dtype=bool))
+    with pytest.raises(ValueError, match="12, 130"):
+        CrossModalStep(np.zeros((4, 12, 100), dtype=np.float32))
     step = CrossModalStep(np.zeros((4, 128, 130), dtype=bool))
     with pytest.raises(ValueError, match="same clips"):
         step(CrossModalNet(8, (4,)), info_nce, torch.zeros(5, 128, 130), None, torch.arange(2))
@@ -216,3 +218,32 @@ def test_short_training_finds_scores_of_unseen_clips(smoke, smoke_test, one_torc
     n_clips = len(smoke_test)
     assert recall_at_ranks(ranks, ks=5)["R@5"] > 2 * 5 / n_clips
     assert mean_reciprocal_rank(ranks) > 1.3 * chance_mrr(n_clips)
+
+
+def test_chroma_cross_modal_net_keeps_the_key_and_ignores_where_a_pattern_is():
+    torch.manual_seed(0)
+    net = CrossModalNet(embedding_dim=16, inputs="chroma").eval()
+    chroma = torch.rand(3, 12, 130)
+    with torch.no_grad():
+        score = net.embed_score(chroma)
+        # Transposing a score changes its embedding: here the key is part of the answer.
+        assert (net.embed_score(torch.roll(chroma, 2, dims=1)) - score).abs().max() > 1e-3
+        # The two encoders have weights of their own.
+        assert (net.embed_audio(chroma) - score).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="'logmel' or 'chroma'"):
+        CrossModalNet(inputs="cqt")
+
+
+def test_cross_modal_step_augments_the_audio_only():
+    seen = []
+
+    class Recorder(torch.nn.Module):
+        def forward(self, audio, scores):
+            seen.append((audio.clone(), scores.clone()))
+            return audio.flatten(1), scores.flatten(1)
+
+    audio, scores = torch.rand(6, 12, 130), torch.rand(6, 12, 130)
+    step = CrossModalStep(scores, augment=lambda batch: batch + 1)
+    step(Recorder(), lambda a, s: (a - s).sum(), audio, None, torch.tensor([4, 0]))
+    torch.testing.assert_close(seen[0][0], audio[[4, 0]] + 1)
+    torch.testing.assert_close(seen[0][1], scores[[4, 0]])
