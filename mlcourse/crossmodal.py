@@ -110,7 +110,6 @@ class CrossModalNet(nn.Module):
                                                 time_pooling="max") for _ in range(2))
         else:
             raise ValueError(f"inputs must be 'logmel' or 'chroma', got {inputs!r}")
-        self.inputs = inputs
 
     def embed_audio(self, audio):
         """Args: audio: (B, 128, 130) log-mels or (B, 12, 130) chroma. Returns: (B, embedding_dim) unit vectors."""
