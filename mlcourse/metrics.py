@@ -60,6 +60,7 @@ __all__ = [
     "class_centroids",
     "concept_triplet_accuracy",
     "knn_accuracy",
+    "linear_readout_r2",
     "mean_average_precision",
     "nearest_neighbors",
     "per_tag_auc",
@@ -543,6 +544,71 @@ def knn_accuracy(
     predictions = _majority_vote(gallery_classes[neighbours])
     return float((predictions == query_classes).double().mean())
 
+
+def linear_readout_r2(embeddings, values, groups, folds=5, alpha=10.0):
+    """How much of a quantity a linear read-out of the embeddings recovers, on unseen groups.
+
+    The groups (pieces, say) are dealt into ``folds`` folds, the largest group first, each to
+    the fold with the fewest items so far (scikit-learn's ``GroupKFold``). For each fold, a
+    ridge regression is fitted to the other folds: the embeddings standardised with those
+    folds' means and standard deviations, the values centred on their mean, and the weights
+    ``w = (X'X + alpha I)^-1 X'y``. It then predicts the held-out fold. The score is the
+    coefficient of determination of all held-out predictions together,
+    ``R^2 = 1 - sum (y - prediction)^2 / sum (y - mean y)^2``: 1 when the read-out recovers
+    the values exactly, 0 when it does no better than their mean, below 0 when worse.
+
+    Use it to ask whether an embedding carries something it should not: a high R^2 for a
+    recording's noise level means the embedding encodes the noise.
+
+    Args:
+        embeddings: (N, D) float tensor or array.
+        values: (N,) numbers to read out.
+        groups: (N,) group of each item; a group is never split between fitting and testing.
+        folds: Number of folds, at least 2 and at most the number of groups.
+        alpha: Ridge regularisation, > 0.
+
+    Returns:
+        R^2, a float.
+
+    Raises:
+        ValueError: On mismatched lengths, non-finite inputs, constant values, or fewer groups
+            than folds.
+
+    Taught in notebooks/08_self_supervised.ipynb
+    """
+    x = np.asarray(embeddings.detach().cpu() if torch.is_tensor(embeddings) else embeddings, dtype=np.float64)
+    y = np.asarray(values, dtype=np.float64)
+    groups = np.asarray(groups)
+    if x.ndim != 2 or y.shape != (len(x),) or groups.shape != (len(x),):
+        raise ValueError(f"expected (N, D) embeddings with N values and N groups, got shapes "
+                         f"{x.shape}, {y.shape} and {groups.shape}")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ValueError("embeddings and values must be finite (no NaN or inf)")
+    if np.ptp(y) == 0:
+        raise ValueError("the values are all equal: there is nothing to read out")
+    require_positive_int(folds, "folds")
+    names, sizes = np.unique(groups, return_counts=True)
+    if not 2 <= folds <= len(names):
+        raise ValueError(f"folds must be between 2 and the number of groups ({len(names)}), got {folds}")
+    if not alpha > 0:
+        raise ValueError(f"alpha must be > 0, got {alpha!r}")
+    fold_of_group, fold_sizes = {}, np.zeros(folds, dtype=int)
+    for index in np.argsort(-sizes, kind="stable"):
+        fold = int(np.argmin(fold_sizes))
+        fold_of_group[names[index]] = fold
+        fold_sizes[fold] += sizes[index]
+    fold_of_item = np.array([fold_of_group[g] for g in groups])
+    predictions = np.empty_like(y)
+    for fold in range(folds):
+        held_out = fold_of_item == fold
+        fit_x, fit_y = x[~held_out], y[~held_out]
+        mean, std = fit_x.mean(axis=0), fit_x.std(axis=0)
+        std[std == 0] = 1.0
+        standard = (fit_x - mean) / std
+        weights = np.linalg.solve(standard.T @ standard + alpha * np.eye(x.shape[1]),
+                                  standard.T @ (fit_y - fit_y.mean()))
+        predictions[held_out] = ((x[held_out] - mean) / std) @ weights + fit_y.mean()
+    return float(1 - np.sum((y - predictions) ** 2) / np.sum((y - y.mean()) ** 2))
 
 def _majority_vote(neighbour_classes):
     """The most common class of each row; among equally common classes, the smallest.

@@ -21,8 +21,14 @@ easy to hard examples" is measured by :func:`mlcourse.losses.easy_negative_fract
 training steps here record at every step.
 
 The steps plug into the one training loop, :func:`mlcourse.train.train`, as its ``step``
-argument. :func:`evaluate_embedding` then asks what the embedding learned without labels:
-k-NN and a linear probe on each concept, and version identification.
+argument; :func:`train_self_supervised` trains any of the four methods that way.
+:func:`evaluate_embedding` then asks what the embedding learned without labels: k-NN and a
+linear probe on each concept, and version identification; :func:`evaluate_network` asks it of
+a network's representation (the backbone's output) and of its embedding.
+
+On audio, adjacent clips share more than the music: the recording's level, EQ, room and noise
+floor. A network can tell adjacent pairs apart by those alone (a *shortcut*), so the adjacency
+steps can alter each clip of a pair independently (``augment=``), as SimCLR alters its views.
 
 Taught in notebooks/08_self_supervised.ipynb
 """
@@ -33,10 +39,13 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .data.samplers import pair_halves
-from .losses import easy_negative_fraction
+from .data.samplers import AdjacentPairBatches, RandomBatches, pair_halves
+from .losses import AdjacencyDSSMLoss, NTXentLoss, easy_negative_fraction
 from .metrics import knn_accuracy, mean_average_precision
-from .models import AdjacencyDiscriminator, Discriminator
+from .models import AdjacencyDiscriminator, Discriminator, EmbeddingNet
+from .train import embed, train
+
+METHODS = ("DSSM", "A-DSSM", "A-AdjD", "SimCLR")
 
 
 class GaussianPrior:
@@ -145,6 +154,9 @@ class AdjacencyStep:
     Args:
         prior: A :class:`GaussianPrior`, or None for no prior.
         prior_weight: Weight of the prior's loss.
+        augment: A callable that alters a batch of clips (e.g. :class:`mlcourse.augment.Augment`),
+            applied to queries and successors alike, each clip with its own random settings;
+            None trains on the pairs as they are.
 
     Attributes:
         easy_fractions: At each step, the fraction of (query, negative) pairs already "easy"
@@ -154,13 +166,17 @@ class AdjacencyStep:
     Taught in notebooks/08_self_supervised.ipynb
     """
 
-    def __init__(self, prior=None, prior_weight=1.0):
-        self.prior, self.prior_weight = prior, float(prior_weight)
+    def __init__(self, prior=None, prior_weight=1.0, augment=None):
+        self.prior, self.prior_weight, self.augment = prior, float(prior_weight), augment
         self.easy_fractions, self.prior_losses = [], []
 
     def __call__(self, model, loss_fn, features, labels, batch):
         queries, positives = pair_halves(batch)
-        embeddings = model(features[np.concatenate([queries, positives])])
+        clips = features[np.concatenate([queries, positives])]
+        if self.augment is not None:
+            with torch.no_grad():
+                clips = self.augment(clips)
+        embeddings = model(clips)
         with torch.autocast(features.device.type, enabled=False):
             embeddings = embeddings.float()
             query_embeddings, positive_embeddings = embeddings.chunk(2)
@@ -198,6 +214,127 @@ class AugmentedViewsStep:
         with torch.autocast(features.device.type, enabled=False):
             first, second = embeddings.float().chunk(2)
             return loss_fn(first, second)
+
+
+def train_self_supervised(method, features, next_index, recordings, *, embedding_dim=32, epochs=3,
+                          batches_per_epoch=None, batch_size=32, temperature=0.1, augment=None,
+                          seed=0, device=None):
+    """Train one self-supervised method from scratch, without labels.
+
+    - ``"DSSM"``, ``"A-DSSM"``: :class:`~mlcourse.losses.AdjacencyDSSMLoss` on adjacent pairs
+      (:class:`~mlcourse.data.samplers.AdjacentPairBatches`: B clips of B different recordings
+      and the clip that follows each), A-DSSM with a :class:`GaussianPrior`;
+    - ``"A-AdjD"``: :class:`AdjacencyDiscriminatorLoss`, in two stages: the first half of the
+      epochs alone, the rest with the prior;
+    - ``"SimCLR"``: :class:`~mlcourse.losses.NTXentLoss` on two augmented views of each of B
+      random clips (:class:`AugmentedViewsStep`).
+
+    The network is an :class:`~mlcourse.models.EmbeddingNet` initialised from ``seed``, so it
+    starts as ``torch.manual_seed(seed); EmbeddingNet(embedding_dim, normalize=...)`` does: the
+    untrained network of the same seed is its own starting point. Its embeddings are
+    unit-normalised for SimCLR (NT-Xent compares cosines) and unbounded for the adjacency
+    methods (the prior needs the room).
+
+    Args:
+        method: One of :data:`METHODS`.
+        features: (N, ...) training inputs, e.g. log-mels or piano rolls.
+        next_index: (N,) index of each clip's successor, -1 for none (``dataset.next_index``).
+        recordings: (N,) recording of each clip; a batch holds one pair per recording.
+        embedding_dim: Size of the embedding.
+        epochs, batches_per_epoch: Training length (None: one pass over the pairs or clips).
+        batch_size: Pairs (adjacency) or clips (SimCLR) per batch.
+        temperature: NT-Xent's temperature.
+        augment: Alters a batch of clips inside each step (:class:`mlcourse.augment.Augment`).
+            Adjacency: each clip of a pair independently, or None for the pairs as they are;
+            SimCLR: the two views, so it is required.
+        seed: Seeds the initialisation, the batches and the prior.
+        device: See :func:`mlcourse.train.choose_device`.
+
+    Returns:
+        ``(net, easy_fractions)``: the trained network, in eval mode, and at each step the
+        fraction of easy negatives (:func:`mlcourse.losses.easy_negative_fraction`; empty for
+        SimCLR).
+
+    Raises:
+        ValueError: For an unknown method, or SimCLR without ``augment``.
+
+    Taught in notebooks/08_self_supervised.ipynb
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
+    if method == "SimCLR" and augment is None:
+        raise ValueError("SimCLR needs an augment: its positives are two augmented views of a clip")
+    torch.manual_seed(seed)
+    net = EmbeddingNet(embedding_dim, normalize=(method == "SimCLR"))
+    common = dict(seed=seed, device=device, progress=False)
+    if method == "SimCLR":
+        clips = RandomBatches(len(features), batch_size, batches_per_epoch=batches_per_epoch, seed=seed)
+        train(net, NTXentLoss(temperature), features, None, clips, epochs=epochs,
+              step=AugmentedViewsStep(augment), **common)
+        return net, []
+    pairs = AdjacentPairBatches(next_index, batch_size, groups=recordings,
+                                batches_per_epoch=batches_per_epoch, seed=seed)
+    if method == "A-AdjD":
+        loss = AdjacencyDiscriminatorLoss(embedding_dim)
+        first_epochs = max(1, epochs // 2)
+        stages = [(AdjacencyStep(augment=augment), first_epochs, seed),
+                  (AdjacencyStep(prior=GaussianPrior(embedding_dim, seed=seed), augment=augment),
+                   max(1, epochs - first_epochs), seed + 1000)]
+    else:
+        loss = AdjacencyDSSMLoss()
+        prior = GaussianPrior(embedding_dim, seed=seed) if method == "A-DSSM" else None
+        stages = [(AdjacencyStep(prior=prior, augment=augment), epochs, seed)]
+    for step, stage_epochs, stage_seed in stages:
+        train(net, loss, features, None, pairs, epochs=stage_epochs, step=step,
+              **{**common, "seed": stage_seed})
+    return net, [fraction for step, _, _ in stages for fraction in step.easy_fractions]
+
+
+def representations(net, features, batch_size=256, device=None):
+    """A network's representation (its backbone's output) and its embedding, in one pass.
+
+    The representation is what the backbone computes before the embedding head; the
+    embedding is the head's output (unit-normalised if the network normalises). SimCLR
+    (Chen et al., 2020, section 4.2) found the representation before the head the better
+    feature for other tasks: the head may discard what the training loss does not need.
+
+    Args:
+        net: An :class:`~mlcourse.models.EmbeddingNet`.
+        features: (N, ...) inputs.
+        batch_size, device: As in :func:`mlcourse.train.embed`.
+
+    Returns:
+        ``(representation, embedding)``: (N, backbone size) and (N, embedding size) float32
+        tensors on the CPU.
+
+    Taught in notebooks/08_self_supervised.ipynb
+    """
+    representation = embed(net.backbone, features, batch_size=batch_size, device=device)
+    with torch.no_grad():
+        embedding = net.head(representation.to(net.head.weight.device)).float().cpu()
+    return representation, F.normalize(embedding, dim=1) if net.normalize else embedding
+
+
+def evaluate_network(net, train_inputs, train_meta, test_inputs, test_meta):
+    """:func:`evaluate_embedding` of a network's representation and of its embedding.
+
+    Args:
+        net: An :class:`~mlcourse.models.EmbeddingNet`.
+        train_inputs, test_inputs: The clips' inputs (log-mels or piano rolls).
+        train_meta, test_meta: The datasets' ``meta`` tables.
+
+    Returns:
+        ``{"representation": scores, "embedding": scores}``, each a dict of
+        :func:`evaluate_embedding`.
+
+    Taught in notebooks/08_self_supervised.ipynb
+    """
+    train_representation, train_embedding = representations(net, train_inputs)
+    test_representation, test_embedding = representations(net, test_inputs)
+    return {
+        "representation": evaluate_embedding(train_representation, train_meta, test_representation, test_meta),
+        "embedding": evaluate_embedding(train_embedding, train_meta, test_embedding, test_meta),
+    }
 
 
 def evaluate_embedding(train_embeddings, train_meta, test_embeddings, test_meta,

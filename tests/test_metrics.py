@@ -16,6 +16,7 @@ from mlcourse import metrics
 from mlcourse.metrics import (
     BLOCK_BYTES,
     knn_accuracy,
+    linear_readout_r2,
     mean_average_precision,
     nearest_neighbors,
     recall_at_k,
@@ -496,3 +497,44 @@ def test_groups_must_come_with_gallery_groups():
         nearest_neighbors(gallery, gallery, k=2, groups=np.zeros(10))
     with pytest.raises(ValueError, match="without groups"):
         nearest_neighbors(gallery, k=2, gallery_groups=np.zeros(10))
+
+
+# --- linear read-out --------------------------------------------------------------------------
+
+
+def test_linear_readout_r2_matches_scikit_learn():
+    from sklearn.linear_model import Ridge
+    from sklearn.metrics import r2_score
+    from sklearn.model_selection import GroupKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(12), np.arange(3, 15))  # distinct sizes: one way to deal the folds
+    x = rng.normal(size=(len(groups), 6)) * rng.uniform(0.1, 10, size=6)
+    y = x @ rng.normal(size=6) + rng.normal(size=len(groups))
+    for folds, alpha in [(2, 0.1), (4, 10.0), (12, 3.0)]:
+        model = make_pipeline(StandardScaler(), Ridge(alpha=alpha))
+        predictions = cross_val_predict(model, x, y, groups=groups, cv=GroupKFold(folds))
+        assert linear_readout_r2(torch.as_tensor(x), y, groups, folds=folds, alpha=alpha) == pytest.approx(
+            r2_score(y, predictions), abs=1e-10)
+
+
+def test_linear_readout_r2_is_high_for_a_linear_quantity_and_near_zero_for_noise():
+    rng = np.random.default_rng(1)
+    groups = np.repeat(np.arange(20), 10)
+    x = rng.normal(size=(200, 5))
+    assert linear_readout_r2(x, x @ np.arange(1.0, 6.0), groups) > 0.99
+    assert linear_readout_r2(x, rng.normal(size=200), groups) < 0.05
+
+
+def test_linear_readout_r2_rejects_bad_input():
+    x, groups = np.zeros((10, 2)), np.repeat(np.arange(5), 2)
+    with pytest.raises(ValueError, match="all equal"):
+        linear_readout_r2(np.random.default_rng(0).normal(size=(10, 2)), np.ones(10), groups)
+    with pytest.raises(ValueError, match="finite"):
+        linear_readout_r2(x, np.r_[np.nan, np.arange(9.0)], groups)
+    with pytest.raises(ValueError, match="between 2 and the number of groups"):
+        linear_readout_r2(x, np.arange(10.0), groups, folds=6)
+    with pytest.raises(ValueError, match="shapes"):
+        linear_readout_r2(x, np.arange(9.0), groups)

@@ -28,6 +28,23 @@ def test_float16_features_give_the_float32_result():
     torch.testing.assert_close(net(features), net(features.float()))
 
 
+def test_channels_last_backbone_computes_what_a_plain_one_does():
+    """The memory layout is a speed choice: the same layers in the default layout agree."""
+    torch.manual_seed(0)
+    backbone = ConvBackbone((4, 8, 16)).train()
+    plain = ConvBackbone((4, 8, 16)).train()
+    plain.load_state_dict(backbone.state_dict())
+    plain.blocks.to(memory_format=torch.contiguous_format)
+    assert backbone.blocks[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert plain.blocks[0].weight.is_contiguous()
+    x = torch.randn(6, 128, 130)
+    expected = plain.blocks(plain.input_norm(x.unsqueeze(1)).contiguous()).mean(dim=(2, 3))
+    torch.testing.assert_close(backbone(x), expected, atol=1e-5, rtol=1e-5)
+    expected.sum().backward()
+    backbone(x).sum().backward()
+    torch.testing.assert_close(backbone.blocks[0].weight.grad, plain.blocks[0].weight.grad, atol=1e-4, rtol=1e-4)
+
+
 def test_backbone_output_size_follows_widths():
     backbone = ConvBackbone(widths=(4, 8, 12))
     assert backbone.output_size == 12

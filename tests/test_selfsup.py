@@ -1,5 +1,7 @@
 """Self-supervised training pieces: samplers, discriminators, the adversarial prior, steps, evaluation."""
 
+from unittest import mock
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,8 +14,9 @@ from torch.nn import functional as F
 from mlcourse.data.samplers import AdjacentPairBatches, RandomBatches, pair_halves
 from mlcourse.losses import adjacency_dssm_loss, nt_xent_loss
 from mlcourse.models import AdjacencyDiscriminator, Discriminator, EmbeddingNet
-from mlcourse.selfsup import (AdjacencyDiscriminatorLoss, AdjacencyStep, AugmentedViewsStep, GaussianPrior,
-                              evaluate_embedding, mean_and_std)
+from mlcourse.selfsup import (METHODS, AdjacencyDiscriminatorLoss, AdjacencyStep, AugmentedViewsStep,
+                              GaussianPrior, evaluate_embedding, evaluate_network, mean_and_std,
+                              representations, train_self_supervised)
 from mlcourse.train import embed, train
 
 # Six recordings of four clips each: clip k of recording r is row 4 r + k.
@@ -160,6 +163,93 @@ def test_augmented_views_step_compares_two_different_views():
     expected = nt_xent_loss(model(features[:4] + 1), model(features[:4] + 2))
     assert torch.allclose(loss, expected, atol=1e-6)
     assert len(calls) == 2
+
+
+def test_adjacency_step_augments_every_clip_of_the_pairs():
+    model, features = Linear(), torch.randn(24, 5)
+    batch = np.array([0, 4, 8, 1, 5, 9])
+    seen = []
+
+    def augment(x):  # records what it alters; "alters" each row by its own offset
+        seen.append(x.clone())
+        return x + torch.arange(len(x), dtype=x.dtype)[:, None]
+
+    loss = AdjacencyStep(augment=augment)(model, adjacency_dssm_loss, features, None, batch)
+    assert len(seen) == 1 and torch.equal(seen[0], features[batch])   # queries and successors, once
+    altered = features[batch] + torch.arange(6, dtype=features.dtype)[:, None]
+    expected = adjacency_dssm_loss(model(altered[:3]), model(altered[3:]))
+    assert torch.allclose(loss, expected, atol=1e-6)
+
+
+def _clips(n=24, seed=0):
+    return torch.randn(n, 128, 130, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_train_self_supervised_starts_from_the_untrained_network_of_its_seed(method):
+    started_from = {}
+
+    def record_start(net, *args, **kwargs):
+        started_from.setdefault("state", {k: v.clone() for k, v in net.state_dict().items()})
+
+    with mock.patch("mlcourse.selfsup.train", side_effect=record_start) as fake:
+        net, easy = train_self_supervised(method, _clips(), NEXT, GROUPS, embedding_dim=8, epochs=2,
+                                          batches_per_epoch=1, batch_size=3, augment=lambda x: x, seed=5)
+    torch.manual_seed(5)
+    untrained = EmbeddingNet(8, normalize=(method == "SimCLR"))
+    assert all(torch.equal(started_from["state"][k], v) for k, v in untrained.state_dict().items())
+    assert net.normalize == (method == "SimCLR")
+    stages = [call.kwargs["step"] for call in fake.call_args_list]
+    assert len(stages) == (2 if method == "A-AdjD" else 1)   # A-AdjD: alone, then with the prior
+    if method == "SimCLR":
+        assert isinstance(stages[0], AugmentedViewsStep)
+    else:
+        assert [step.prior is not None for step in stages] == {"DSSM": [False], "A-DSSM": [True],
+                                                             "A-AdjD": [False, True]}[method]
+        assert all(step.augment is not None for step in stages)
+
+
+def test_train_self_supervised_records_easy_fractions_and_is_seeded():
+    kwargs = dict(embedding_dim=8, epochs=2, batches_per_epoch=2, batch_size=3, seed=1, device="cpu")
+    first, easy = train_self_supervised("A-AdjD", _clips(), NEXT, GROUPS, **kwargs)
+    again, _ = train_self_supervised("A-AdjD", _clips(), NEXT, GROUPS, **kwargs)
+    assert len(easy) == 4 and all(0 <= f <= 1 for f in easy)   # two stages of one epoch, two steps each
+    assert not first.training
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
+    _, simclr_easy = train_self_supervised("SimCLR", _clips(), NEXT, GROUPS, augment=lambda x: x + 1, **kwargs)
+    assert simclr_easy == []
+
+
+def test_train_self_supervised_rejects_unknown_methods_and_simclr_without_augment():
+    with pytest.raises(ValueError, match="unknown method"):
+        train_self_supervised("BYOL", _clips(), NEXT, GROUPS)
+    with pytest.raises(ValueError, match="SimCLR needs an augment"):
+        train_self_supervised("SimCLR", _clips(), NEXT, GROUPS)
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_representations_are_the_backbone_and_the_network_outputs(normalize):
+    torch.manual_seed(0)
+    net = EmbeddingNet(8, normalize=normalize, widths=(4, 8)).eval()
+    clips = _clips(10)
+    representation, embedding = representations(net, clips, batch_size=4)
+    with torch.no_grad():
+        assert torch.allclose(representation, net.backbone(clips), atol=1e-5)
+        assert torch.allclose(embedding, net(clips), atol=1e-5)
+
+
+def test_evaluate_network_scores_the_representation_and_the_embedding():
+    torch.manual_seed(0)
+    net = EmbeddingNet(8, normalize=False, widths=(4, 8)).eval()
+    train_meta, test_meta = _meta(4, 2, 3), _meta(3, 2, 3, seed=1)
+    train_clips, test_clips = _clips(len(train_meta)), _clips(len(test_meta), seed=1)
+    scores = evaluate_network(net, train_clips, train_meta, test_clips, test_meta)
+    with torch.no_grad():
+        expected = {"representation": evaluate_embedding(net.backbone(train_clips), train_meta,
+                                                         net.backbone(test_clips), test_meta),
+                    "embedding": evaluate_embedding(net(train_clips), train_meta, net(test_clips), test_meta)}
+    for part in expected:
+        assert scores[part] == pytest.approx(expected[part], abs=1e-6)
 
 
 def test_adjacency_training_pulls_adjacent_clips_together(smoke):
