@@ -43,7 +43,7 @@ $(STAMP): pyproject.toml
 
 course: $(STAMP)
 	$(PY) -m mlcourse.data build --size $(MLCOURSE_MODE)
-	$(PY) -m mlcourse.course --mode $(MLCOURSE_MODE)
+	$(PY) -m coursetools.run --mode $(MLCOURSE_MODE)
 
 # nbval exits 5 when it collects nothing; with no notebooks yet that is not a failure.
 test: $(STAMP)

@@ -17,7 +17,7 @@ sub-space 'class' is dimensions 0-63. ``--quick`` uses 2,000 points.
    sample) and the fraction of each point's 10 nearest neighbours on the map that share its class.
 2. The interaction delay, in the browser: a notebook builds the same explorer with the same
    ``cache_dir`` (it reads the maps from disk, UMAP is not run again) and shows it in JupyterLab,
-   in headless Chromium (``mlcourse.labbrowser``). Timed inside the page with
+   in headless Chromium (``coursetools.labbrowser``). Timed inside the page with
    ``performance.now()``, so Playwright's own overhead is left out: a colour change (a round
    trip to the kernel and a redraw), a hover (the tooltip, computed in the page), a click (a
    round trip to the kernel until the clip's neighbour list is shown) and a switch to the
@@ -42,7 +42,7 @@ from sklearn.manifold import TSNE, trustworthiness
 from sklearn.neighbors import NearestNeighbors
 
 from mlcourse.explorer import PADDING, EmbeddingExplorer
-from mlcourse.labbrowser import jupyterlab, notebook_page
+from coursetools.labbrowser import jupyterlab, notebook_page
 
 from common import (RESULTS_DIR, command_line, describe_machine, format_header, make_parser,
                     record_end_load, timed, write_results)
@@ -531,7 +531,7 @@ def format_notes(report):
         "- Browser: JupyterLab on loopback, a notebook that builds the same explorer (with a "
         "1-s sine as audio) with the same `cache_dir` and calls `explorer.show()`, run in headless "
         f"Chromium {browser['chromium']} (software rendering, no GPU) driven by Playwright "
-        f"(`mlcourse.labbrowser`). From opening the notebook to its map drawn: "
+        f"(`coursetools.labbrowser`). From opening the notebook to its map drawn: "
         f"{browser['open_to_map_s']:.1f} s (JupyterLab's loading, the kernel's start, the imports, "
         "reading the map from `cache_dir`).",
         "- Delays are measured inside the page with `performance.now()`: each starts before the "

@@ -31,7 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from mlcourse import course, results
+from coursetools import run as course
+from mlcourse import results
 from mlcourse.data.build import build_dataset, cache_root, read_manifest, recipe_hash
 
 from common import (POLL_SECONDS, REPO_ROOT, PeakMemory, command_line, describe_machine,
@@ -89,7 +90,7 @@ def first_line(error, limit=300):
 
 
 def run_notebook(notebook, mode, output_dir, interval):
-    """Execute one notebook as ``mlcourse.course`` does, measuring its time and memory.
+    """Execute one notebook as ``coursetools.run`` does, measuring its time and memory.
 
     Args:
         notebook: the source notebook.

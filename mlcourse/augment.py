@@ -76,7 +76,7 @@ def mel_band_centres():
         >>> int(np.argmin(np.abs(centres - 440.0)))
         16
 
-    Taught in notebooks/08_self_supervised.ipynb
+    These are the centres between which :func:`pitch_shift` moves energy.
     """
     return _mel_band_centres().copy()
 

@@ -691,7 +691,7 @@ def proxy_nca_loss(embeddings, labels, proxies, softmax_scale=1.0, multi_label=F
     Raises:
         ValueError: As :func:`proxy_nca_logits` and :func:`check_class_labels`.
 
-    Taught in notebooks/05_classification_and_proxies.ipynb
+    Notebook 05 trains with the module, :class:`ProxyNCALoss`, which computes this loss.
     """
     logits = proxy_nca_logits(embeddings, proxies, softmax_scale)
     return _proxy_nca_loss_of_logits(logits, labels, multi_label)

@@ -384,7 +384,7 @@ def mean_average_precision(
         ValueError: On bad embeddings or labels (as in :func:`recall_at_k`), or if no query has
             a relevant item in the gallery.
 
-    Taught in notebooks/03_siamese_contrastive.ipynb
+    Taught in notebooks/09_applications.ipynb
     """
     queries, gallery = _embedding_pair(embeddings, gallery, device, "embeddings", "gallery")
     search = _Search(queries, gallery, distance, None, block_size)
@@ -522,7 +522,7 @@ def knn_accuracy(
         ValueError: On bad embeddings or labels (as in :func:`recall_at_k`), only one of
             ``test_embeddings`` and ``test_labels``, or a k that is not in [1, N].
 
-    Taught in notebooks/03_siamese_contrastive.ipynb
+    Taught in notebooks/05_classification_and_proxies.ipynb
     """
     leave_one_out = test_embeddings is None
     if leave_one_out != (test_labels is None):
@@ -646,7 +646,7 @@ def triplet_accuracy(embeddings, anchors, positives, negatives, distance="euclid
         ValueError: On bad embeddings (as in :func:`nearest_neighbors`), or index arrays that are
             not 1-D integers in [0, N) of one common, non-zero length.
 
-    Taught in notebooks/04_triplet_mining.ipynb
+    No notebook calls it: it scores triplets of your own.
     """
     _require_choice(distance, DISTANCES, "distance")
     embeddings, _ = _embedding_pair(embeddings, None, None, "embeddings", "")
@@ -1145,7 +1145,7 @@ def match_ranks(queries, gallery, distance="cosine", block_size=None, device=Non
         ValueError: On bad embeddings (as in :func:`nearest_neighbors`), or a gallery with
             fewer items than there are queries.
 
-    Taught in notebooks/07_cross_modal.ipynb
+    No notebook calls it: notebook 07 ranks through :func:`match_ranks_from_distances`.
     """
     queries, gallery = _embedding_pair(queries, gallery, device, "queries", "gallery")
     _require_partners(len(queries), len(gallery))

@@ -136,7 +136,7 @@ def test_the_notebooks_run_on_an_imported_collection(collection, notebook, tmp_p
 
 
 def test_the_course_leaves_out_the_notebooks_that_need_the_rendered_dataset(monkeypatch, tmp_path, capsys):
-    from mlcourse import course
+    from coursetools import run as course
 
     ran = []
 
@@ -158,7 +158,7 @@ def test_the_course_leaves_out_the_notebooks_that_need_the_rendered_dataset(monk
 
 
 def test_the_course_refuses_a_collection_without_the_concepts_the_notebooks_use(tmp_path, monkeypatch, capsys):
-    from mlcourse import course
+    from coursetools import run as course
 
     music = tmp_path / "music"
     tags = write_collection(music)

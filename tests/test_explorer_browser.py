@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from sklearn.neighbors import NearestNeighbors
 
-from mlcourse.labbrowser import CHROMIUM, INTERFACES, jupyterlab, notebook_page
+from coursetools.labbrowser import CHROMIUM, INTERFACES, jupyterlab, notebook_page
 
 pytestmark = pytest.mark.browser
 

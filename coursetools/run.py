@@ -1,4 +1,4 @@
-"""Run the whole course headlessly: ``python -m mlcourse.course``.
+"""Run the whole course headlessly: ``python -m coursetools.run``.
 
 Every ``notebooks/[0-9][0-9]_*.ipynb`` is executed in order with papermill (the
 parameter ``MLCOURSE_MODE`` set to the chosen mode, working directory
@@ -8,7 +8,7 @@ the first notebook that fails. At the end the headline results recorded by the
 notebooks (see :mod:`mlcourse.results`) are printed with each notebook's wall time.
 
 Usage:
-    python -m mlcourse.course [--mode smoke|workshop|full] [--only PATTERN]
+    python -m coursetools.run [--mode smoke|workshop|full] [--only PATTERN]
 """
 
 from __future__ import annotations
@@ -238,7 +238,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """
     default_mode = os.environ.get("MLCOURSE_MODE") or "workshop"
     parser = argparse.ArgumentParser(
-        prog="python -m mlcourse.course",
+        prog="python -m coursetools.run",
         description="Execute every course notebook headlessly into build/notebooks/ "
         "and print the headline results.",
     )
