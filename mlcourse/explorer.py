@@ -41,6 +41,8 @@ import pandas as pd
 import soundfile
 import traitlets
 
+from .data import CONCEPTS, SAMPLE_RATE
+
 __all__ = ["COMPLETE", "EmbeddingExplorer", "ScatterMap", "project", "unit_square"]
 
 COMPLETE = "complete"  # the name of the whole embedding among the spaces
@@ -293,8 +295,6 @@ class EmbeddingExplorer(widgets.VBox):
     @classmethod
     def from_dataset(cls, embeddings, dataset, concepts=None, **options) -> "EmbeddingExplorer":
         """An explorer of a ``ClipDataset``'s clips: its concepts, clip ids and audio."""
-        from .data import CONCEPTS, SAMPLE_RATE
-
         concepts = list(CONCEPTS if concepts is None else concepts)
         options = {"names": dataset.meta.clip_id, "audio": dataset.audio, "sample_rate": SAMPLE_RATE, **options}
         return cls(embeddings, dataset.meta[concepts], **options)

@@ -31,6 +31,7 @@ import torch
 from .checks import require_positive_int
 from .data.features import N_CHROMA
 from .metrics import mean_average_precision
+from .models import RecordingNet
 from .train import embed
 
 __all__ = [
@@ -189,8 +190,6 @@ def version_pair_distances(clip_net, versions: Versions, data) -> pd.DataFrame:
 
     Taught in notebooks/09_applications.ipynb
     """
-    from .models import RecordingNet
-
     embeddings = embed(RecordingNet(clip_net), versions.clips, batch_size=32).numpy()
     instrument = data.meta.groupby("version_id").instrument.first().loc[versions.version_ids].to_numpy()
     first, second = np.triu_indices(len(embeddings), k=1)

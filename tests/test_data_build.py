@@ -12,7 +12,7 @@ import pytest
 import soundfile
 
 from mlcourse.data import SIZES, build_dataset, load_audio_folder, load_dataset
-from mlcourse.data import dataset as dataset_module
+from mlcourse.data import collections as collections_module
 from mlcourse.data.__main__ import main
 from mlcourse.data.build import content_hash, plan_versions, read_recipe, recipe_dir, recipe_hash
 from mlcourse.data.features import (CLIP_SAMPLES, N_FRAMES, SAMPLE_RATE, chroma_from_power,
@@ -245,7 +245,7 @@ def test_audio_folder_is_read_one_file_at_a_time_and_plays_from_the_files(tmp_pa
         batch_sizes.append(len(clips))
         return compute_clip_features(clips)
 
-    monkeypatch.setattr(dataset_module, "compute_clip_features", counting)
+    monkeypatch.setattr(collections_module, "compute_clip_features", counting)
     data = load_audio_folder(tmp_path, tmp_path / "tags.csv")
     assert batch_sizes == [3, 2], "the features of one file at a time, never the whole folder's audio"
     # the same features as all five clips in one batch, from the samples read here with soundfile

@@ -10,8 +10,9 @@ Taught in ``notebooks/00_data_tour.ipynb``.
 """
 
 from .build import CONCEPTS, SIZES, build_dataset, cache_root, recipe_dir
-from .collections import import_audio_folder, load_collection
-from .dataset import ClipDataset, load_audio_folder, load_dataset
+from .clips import ClipDataset
+from .collections import import_audio_folder, load_audio_folder, load_collection
+from .dataset import load_dataset
 from .features import (CLIP_SAMPLES, HOP_LENGTH, N_FRAMES, N_MELS, SAMPLE_RATE, compute_log_mel,
                        compute_piano_roll)
 

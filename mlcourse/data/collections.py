@@ -15,9 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from .build import MANIFEST, cache_root, read_manifest, replacing
-from .features import N_CHROMA, N_FRAMES, N_MELS, SUMMARY_NAMES
+from .clips import ClipDataset, check_split
+from .features import (CLIP_SAMPLES, N_CHROMA, N_FRAMES, N_MELS, SAMPLE_RATE, SUMMARY_NAMES,
+                       compute_clip_features, cut_clips)
 
 SPLIT_FRACTIONS = {"train": 0.7, "valid": 0.15, "test": 0.15}
 COLLECTION_FORMAT = "1"
@@ -59,8 +62,6 @@ def import_audio_folder(folder, tags_csv, name: str, concepts: list[str] | None 
     Raises:
         ValueError: a bad name, an unknown split value, or what load_audio_folder raises.
     """
-    from .dataset import load_audio_folder
-
     if not name or any(c in name for c in "/\\") or name.startswith("."):
         raise ValueError(f"bad collection name {name!r}: use letters, digits, '-' and '_'")
     table = pd.read_csv(tags_csv, dtype=str, keep_default_na=False)
@@ -106,8 +107,6 @@ def load_collection(source, split: str | None = None):
         FileNotFoundError: no imported collection there (the message says how to import one).
         ValueError: a corrupt collection, or an unknown split.
     """
-    from .dataset import ClipDataset, FileAudio, check_split
-
     check_split(split)
     folder = collection_dir(source)
     manifest = read_manifest(folder)
@@ -212,3 +211,124 @@ def import_mirdata(dataset_name: str, name: str | None = None, data_home=None,
         table.to_csv(Path(scratch) / "tags.csv", index=False)
         return import_audio_folder(folder, Path(scratch) / "tags.csv", name or dataset_name,
                                    clips_per_file=clips_per_file)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading a folder of audio files
+# --------------------------------------------------------------------------------------------
+
+
+def load_audio_folder(folder, tags_csv, concepts: list[str] | None = None,
+                      clips_per_file: int = 10) -> ClipDataset:
+    """Turn a folder of your own audio files and a CSV of their labels into a dataset.
+
+    The CSV has a `file` column (paths relative to `folder`) and one column per concept, e.g.
+    ``file,genre,mood,instrument,era``; several values of one concept are separated by ';'
+    (the first one is the clip's label, all of them become tags). An optional `split` column
+    says train / valid / test (default: train). Each file is cut into consecutive 3-second
+    clips, as the course's own renderings are. Files that cannot be read are reported by name
+    (in a warning and in `skipped`) and the others still load.
+
+    Args:
+        folder: the folder of audio files (anything librosa reads: wav, flac, ogg, mp3...).
+        tags_csv: path of the CSV of labels.
+        concepts: the label columns to use (default: every column but file and split).
+        clips_per_file: the most clips cut from one file.
+
+    Returns:
+        a :class:`ClipDataset` without piano rolls (its chroma is computed from the audio);
+        `audio(i)` reads clip i back from its file.
+
+    Raises:
+        ValueError: the CSV lacks `file` or a requested concept column, or no file could be read.
+    """
+    folder, table = Path(folder), pd.read_csv(tags_csv, dtype=str, keep_default_na=False)
+    concepts = list(concepts) if concepts is not None else [c for c in table.columns if c not in ("file", "split")]
+    missing = [c for c in ["file", *concepts] if c not in table.columns]
+    if missing or not concepts:
+        raise ValueError(f"{tags_csv} lacks the column(s) {', '.join(missing) or 'for any concept'}: "
+                         f"expected 'file' and one column per concept, found {', '.join(table.columns)}")
+    # One file at a time: only its features are kept (float16), never the audio of the whole folder,
+    # so a collection of thousands of files imports in the memory of a laptop.
+    rows, features, skipped = [], [], []
+    for record in tqdm(table.to_dict("records"), desc="reading audio", unit="file", leave=False):
+        try:
+            audio = _read_audio(folder / record["file"])
+        except ValueError as error:
+            skipped.append((record["file"], str(error)))
+            continue
+        clips, starts = cut_clips(audio, 0.0, clips_per_file)
+        logmel, summary, chroma = compute_clip_features(clips)
+        features.append((logmel.astype(np.float16), summary, chroma.astype(np.float16)))
+        rows += _clip_rows(record, concepts, starts)
+    if skipped:
+        warnings.warn("could not use these files of " + str(folder) + ": "
+                      + "; ".join(f"{name} ({reason})" for name, reason in skipped), stacklevel=2)
+    if not rows:
+        raise ValueError(f"no usable audio in {folder}: every file listed in {tags_csv} failed")
+    meta = pd.DataFrame(rows)
+    logmel, summary, chroma = (np.concatenate(part) for part in zip(*features))
+    names, tags = _folder_tags(table, concepts, meta)
+    return ClipDataset(logmel=logmel, meta=meta, tags=tags, tag_names=names, summary=summary,
+                       chroma=chroma, packed_pianoroll=None, audio_source=FileAudio(folder),
+                       skipped=skipped)
+
+
+def _clip_rows(record: dict, concepts: list[str], starts) -> list[dict]:
+    """The metadata rows of one file's clips: ids, labels (a concept's first value), adjacency."""
+    ids = [f"{record['file']}#c{k}" for k in range(len(starts))]
+    return [{"clip_id": ids[k], "piece_id": record["file"], "version_id": record["file"],
+             "split": record.get("split") or "train", "file": record["file"],
+             **{c: record[c].split(";")[0].strip() for c in concepts},
+             "clip": k, "start_s": float(start),
+             "prev_clip": ids[k - 1] if k else "", "next_clip": ids[k + 1] if k + 1 < len(ids) else ""}
+            for k, start in enumerate(starts)]
+
+
+class FileAudio:
+    """A clip's audio, read back from its file in the audio folder (from the clip's `start_s`)."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+
+    def __call__(self, clip: dict) -> np.ndarray:
+        import librosa  # here, not at the top: it takes a second to import, and only audio files need it
+
+        path = self.folder / clip["file"]
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is gone: a clip's audio is read from its file, in the folder "
+                                    "it was imported from")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            audio, _ = librosa.load(path, sr=SAMPLE_RATE, mono=True, offset=float(clip["start_s"]),
+                                    duration=CLIP_SAMPLES / SAMPLE_RATE + 0.1)
+        return np.pad(audio, (0, max(0, CLIP_SAMPLES - len(audio))))[:CLIP_SAMPLES]
+
+
+def _read_audio(path: Path) -> np.ndarray:
+    """Mono audio at 22,050 Hz, or a ValueError saying why the file cannot be used."""
+    import librosa  # as in FileAudio
+
+    if not path.exists():
+        raise ValueError("no such file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # librosa's audioread fallback warning; we report failures ourselves
+            audio, _ = librosa.load(path, sr=SAMPLE_RATE, mono=True)
+    except Exception as error:  # soundfile and audioread raise many types for unreadable files
+        raise ValueError(f"unreadable or unsupported audio: {type(error).__name__}") from error
+    if len(audio) < CLIP_SAMPLES:
+        raise ValueError(f"shorter than {CLIP_SAMPLES / SAMPLE_RATE:.0f} s")
+    return audio
+
+
+def _folder_tags(table: pd.DataFrame, concepts: list[str], meta: pd.DataFrame) -> tuple[list[str], np.ndarray]:
+    """Tag names 'concept:value' and each clip's multi-hot vector from the CSV's values."""
+    values_of = {row["file"]: {f"{c}:{v.strip()}" for c in concepts for v in row[c].split(";") if v.strip()}
+                 for row in table.to_dict("records")}
+    names = sorted(set().union(*values_of.values()))
+    index = {name: i for i, name in enumerate(names)}
+    tags = np.zeros((len(meta), len(names)), dtype=np.uint8)
+    for row, file in enumerate(meta.file):
+        tags[row, [index[name] for name in values_of[file]]] = 1
+    return names, tags
