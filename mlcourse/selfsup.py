@@ -40,9 +40,9 @@ import torch
 from torch.nn import functional as F
 
 from .data.samplers import AdjacentPairBatches, RandomBatches, pair_halves
-from .losses import AdjacencyDSSMLoss, NTXentLoss, easy_negative_fraction
+from .losses import AdjacencyDiscriminatorLoss, AdjacencyDSSMLoss, NTXentLoss, easy_negative_fraction
 from .metrics import knn_accuracy, mean_average_precision
-from .models import AdjacencyDiscriminator, Discriminator, EmbeddingNet
+from .models import Discriminator, EmbeddingNet
 from .train import embed, train
 
 METHODS = ("DSSM", "A-DSSM", "A-AdjD", "SimCLR")
@@ -105,40 +105,6 @@ class GaussianPrior:
         self.discriminator.to(embeddings.device)
         logits = self.discriminator(embeddings.float())
         return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
-
-
-class AdjacencyDiscriminatorLoss(torch.nn.Module):
-    """A-AdjD's adjacency loss: a small discriminator tells adjacent pairs from others.
-
-    Each query is paired with its own positive (label 1) and with the positive of the next
-    query in the batch (label 0: another recording, when the batch was drawn with one query per
-    recording); the loss is the binary cross-entropy of the discriminator's logits. The
-    discriminator is a parameter of this loss, so the training loop trains it together with
-    the embedding network.
-
-    Args:
-        embedding_dim: D, size of the embeddings.
-        hidden: Width of the discriminator's hidden layer (keep it small).
-
-    Attributes:
-        last_accuracy: Fraction of the last batch's pairs the discriminator got right.
-
-    Taught in notebooks/08_self_supervised.ipynb
-    """
-
-    def __init__(self, embedding_dim, hidden=32):
-        super().__init__()
-        self.discriminator = AdjacencyDiscriminator(embedding_dim, hidden=hidden)
-        self.last_accuracy = float("nan")
-
-    def forward(self, queries, positives):
-        if len(queries) < 2:
-            raise ValueError("the adjacency discriminator needs at least 2 pairs per batch for negatives")
-        negatives = positives.roll(1, dims=0)  # query i against query i-1's positive
-        logits = torch.cat([self.discriminator(queries, positives), self.discriminator(queries, negatives)])
-        targets = torch.cat([torch.ones(len(queries)), torch.zeros(len(queries))]).to(logits.device)
-        self.last_accuracy = ((logits > 0).float() == targets).float().mean().item()
-        return F.binary_cross_entropy_with_logits(logits, targets)
 
 
 class AdjacencyStep:
