@@ -31,13 +31,12 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from .data.features import N_CHROMA, N_FRAMES, N_PITCHES
-from .metrics import match_ranks_from_distances, mean_reciprocal_rank, recall_at_ranks
+from .metrics import retrieval_table
 from .models import CHROMA_WIDTHS, DEFAULT_WIDTHS, ChromaNet, EmbeddingNet
 from .train import embed, to_device
 
@@ -446,36 +445,3 @@ def time_per_query(fn, n_queries):
     start = time.perf_counter()
     result = fn()
     return result, (time.perf_counter() - start) / n_queries
-
-
-def retrieval_table(distances_by_method, seconds_per_query=None, ks=(1, 5, 10)):
-    """One row per method: R@k, MRR and milliseconds per query of a matching task.
-
-    Args:
-        distances_by_method: ``{name: distances}``, each a (Q, N) distance matrix with query
-            ``i``'s partner in column ``i`` (for embeddings, e.g. ``1 - audio @ score.T``).
-            For both directions of a task, give two entries, e.g. ``"chroma, audio -> score":
-            d`` and ``"chroma, score -> audio": d.T``.
-        seconds_per_query: ``{name: seconds}`` from :func:`time_per_query`; a method without
-            one gets NaN.
-        ks: The k of the R@k columns.
-
-    Returns:
-        A pandas DataFrame indexed by method, with columns ``R@1``, ``R@5``, ``R@10`` (one per
-        k), ``MRR`` and ``ms/query``.
-
-    Raises:
-        ValueError: If ``distances_by_method`` is empty, or a matrix is not valid (as in
-            :func:`~mlcourse.metrics.match_ranks_from_distances`).
-
-    Taught in notebooks/07_cross_modal.ipynb
-    """
-    if not distances_by_method:
-        raise ValueError("distances_by_method must hold at least one {name: distances} entry")
-    seconds_per_query = seconds_per_query or {}
-    rows = {}
-    for name, distances in distances_by_method.items():
-        ranks = match_ranks_from_distances(distances)
-        rows[name] = {**recall_at_ranks(ranks, ks), "MRR": mean_reciprocal_rank(ranks),
-                      "ms/query": 1000 * seconds_per_query.get(name, np.nan)}
-    return pd.DataFrame.from_dict(rows, orient="index")

@@ -12,7 +12,7 @@ from scipy.spatial.distance import cdist
 from sklearn.metrics import average_precision_score
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
-from mlcourse import metrics
+from mlcourse.metrics import neighbors
 from mlcourse.metrics import (
     BLOCK_BYTES,
     knn_accuracy,
@@ -350,7 +350,7 @@ def test_the_gpu_gives_the_same_results_as_the_cpu():
 
 
 def test_the_automatic_block_for_50000_embeddings_fits_the_budget():
-    rows = metrics._rows_per_block(50_000, np.dtype(np.float32).itemsize)
+    rows = neighbors._rows_per_block(50_000, np.dtype(np.float32).itemsize)
     assert 1 < rows < 50_000
     assert rows * 50_000 * 4 <= BLOCK_BYTES
 
@@ -362,14 +362,14 @@ def test_recall_of_20000_embeddings_is_computed_in_blocks(monkeypatch):
     y = rng.integers(0, 500, n_items)
     X = centres[y] + 0.3 * rng.standard_normal((n_items, 64)).astype(np.float32)
     block_shapes = []
-    score_blocks = metrics._Search.score_blocks
+    score_blocks = neighbors._Search.score_blocks
 
     def recording_score_blocks(search):
         for rows, scores in score_blocks(search):
             block_shapes.append(tuple(scores.shape))
             yield rows, scores
 
-    monkeypatch.setattr(metrics._Search, "score_blocks", recording_score_blocks)
+    monkeypatch.setattr(neighbors._Search, "score_blocks", recording_score_blocks)
     recalls = recall_at_k(X, y)
     assert len(block_shapes) > 1
     assert all(rows * columns * 4 <= BLOCK_BYTES for rows, columns in block_shapes)

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+
 class DisentangledLoss(nn.Module):
     """The mean over concepts of each concept's loss on its own sub-space.
 

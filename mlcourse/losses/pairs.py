@@ -15,7 +15,13 @@ import torch.nn.functional as F
 
 from ..distances import _require_distance, pairwise_distances
 from ..miners import _as_labels, positive_negative_masks
-from ._checks import _checked_indices, _entries, _mean_of_nonzero, _require_contrastive_margins
+from ._checks import (
+    _checked_indices,
+    _entries,
+    _mean_of_nonzero,
+    _require_contrastive_margins,
+)
+
 
 def contrastive_loss(
     embeddings,

@@ -19,6 +19,7 @@ from ..distances import _require_embeddings, pairwise_distances
 from ..miners import _as_labels
 from ._checks import _require_positive
 
+
 def normalized_softmax_logits(embeddings, weights, temperature=0.05):
     """Cosine similarities between embeddings and class vectors, divided by a temperature.
 

@@ -14,8 +14,14 @@ import torch
 import torch.nn.functional as F
 
 from ..distances import _require_distance, pairwise_distances
-from ..miners import _as_labels, _require_positive_margin, _require_strategy, mine_triplets
+from ..miners import (
+    _as_labels,
+    _require_positive_margin,
+    _require_strategy,
+    mine_triplets,
+)
 from ._checks import _checked_indices, _entries, _mean_of_nonzero
+
 
 def triplet_margin_loss(
     embeddings,

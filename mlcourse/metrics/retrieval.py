@@ -1,0 +1,215 @@
+"""Retrieval metrics: are the items of a query's class near it?
+
+* :func:`recall_at_k` (R@K) is the fraction of queries with at least one item of their own
+  class among their k nearest neighbours, the headline number of deep metric learning papers
+  (Song et al., 2016; Lee et al., ISMIR 2020).
+* :func:`mean_average_precision` (mAP) scores the whole ranking of the gallery, not just its top.
+
+Taught in notebooks/03_siamese_contrastive.ipynb and notebooks/09_applications.ipynb
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import torch
+
+from .neighbors import _checked_ks, _embedding_pair, _encoded_labels, _Search
+
+
+@torch.no_grad()
+def recall_at_k(
+    embeddings,
+    labels,
+    ks=(1, 2, 4, 8),
+    gallery=None,
+    gallery_labels=None,
+    distance="euclidean",
+    block_size=None,
+    device=None,
+    groups=None,
+    gallery_groups=None,
+):
+    """Recall at k (R@K): how often one of a query's k nearest neighbours shares its label.
+
+    For each k, the fraction of queries with at least one item of their own class among their k
+    nearest gallery items, as in the deep metric learning literature (Song et al., 2016). A
+    query whose class has no other item counts as a miss. Equal distances at the k-th place
+    are broken by gallery index, as in :func:`nearest_neighbors`. One search at ``max(ks)``
+    serves every k.
+
+    Args:
+        embeddings: (Q, D) float tensor or array, the queries.
+        labels: (Q,) int or str labels of the queries, an array, tensor or list.
+        ks: The values of k, positive ints (one int is taken as ``(k,)``).
+        gallery: (N, D) float tensor or array to search; ``None`` searches the queries among
+            themselves, each one left out of its own neighbours.
+        gallery_labels: (N,) labels of the gallery, needed with it and only with it.
+        distance: ``"euclidean"`` or ``"cosine"``.
+        block_size, device, groups, gallery_groups: as in :func:`nearest_neighbors`; with
+            groups, an item of the query's own group never counts as a hit.
+
+    Returns:
+        ``{k: recall}``: a float in [0, 1] for each k, in the order of ``ks``.
+
+    Raises:
+        ValueError: On a bad embedding array (see :func:`nearest_neighbors`), labels of the
+            wrong length, a gallery without labels (or labels without a gallery), or a k that
+            is not a positive int or is more than the gallery's candidates.
+
+    Taught in notebooks/03_siamese_contrastive.ipynb
+    """
+    ks = _checked_ks(ks)
+    queries, gallery = _embedding_pair(embeddings, gallery, device, "embeddings", "gallery")
+    search = _Search(queries, gallery, distance, None, block_size)
+    search.exclude_groups(groups, gallery_groups)
+    query_classes, gallery_classes, _ = _encoded_labels(search, labels, gallery_labels)
+    scores, neighbours = search.top_k(max(ks))
+    # Excluded items (score -inf) fill the list only when a query has too few candidates.
+    matches = (gallery_classes[neighbours] == query_classes[:, None]) & (scores > -torch.inf)
+    found_within = matches.int().cummax(dim=1).values
+    recalls = found_within.double().mean(dim=0)
+    return {k: float(recalls[k - 1]) for k in ks}
+
+
+@torch.no_grad()
+def mean_average_precision(
+    embeddings,
+    labels,
+    gallery=None,
+    gallery_labels=None,
+    distance="euclidean",
+    block_size=None,
+    device=None,
+    groups=None,
+    gallery_groups=None,
+):
+    """Mean average precision (mAP) of the ranking of the whole gallery for every query.
+
+    The relevant items of a query are the gallery items with its label. Ranking the gallery by
+    distance, the average precision (AP) of a query is the mean, over its relevant items, of
+    the precision at that item's rank: the fraction of relevant items among the items at least
+    as near as it. Items at equal distance count together, as in scikit-learn's
+    ``average_precision_score``, so the result does not depend on how ties are ordered.
+    mAP is the mean AP over the queries.
+
+    Queries with no relevant item in the gallery (without a gallery: whose class has a single
+    item) have no AP and are skipped.
+
+    Args:
+        embeddings: (Q, D) float tensor or array, the queries.
+        labels: (Q,) int or str labels of the queries.
+        gallery: (N, D) float tensor or array to rank; ``None`` ranks the queries themselves,
+            each query left out of its own ranking.
+        gallery_labels: (N,) labels of the gallery, needed with it and only with it.
+        distance: ``"euclidean"`` or ``"cosine"``.
+        block_size, device, groups, gallery_groups: as in :func:`nearest_neighbors`; with
+            groups, the items of the query's own group are left out of its ranking.
+
+    Returns:
+        The mAP, a float in (0, 1].
+
+    Raises:
+        ValueError: On bad embeddings or labels (as in :func:`recall_at_k`), or if no query has
+            a relevant item in the gallery.
+
+    Taught in notebooks/09_applications.ipynb
+    """
+    queries, gallery = _embedding_pair(embeddings, gallery, device, "embeddings", "gallery")
+    search = _Search(queries, gallery, distance, None, block_size)
+    search.exclude_groups(groups, gallery_groups)
+    query_classes, gallery_classes, n_classes = _encoded_labels(search, labels, gallery_labels)
+    members = _ClassMembers(gallery_classes, n_classes)
+    precisions = []
+    for rows, scores in search.score_blocks():
+        relevant_scores = members.scores(scores, query_classes[rows])
+        precisions.append(_average_precisions(scores, relevant_scores))
+    # One sum over all the queries, so that the block size cannot change the rounding.
+    precisions = torch.cat(precisions)
+    if len(precisions) == 0:
+        raise ValueError(
+            "No query has a relevant item (one with its label) in the gallery, so mAP is "
+            "undefined: check that the labels match, and that classes have 2 or more items "
+            "when there is no separate gallery."
+        )
+    return float(precisions.mean())
+
+
+class _ClassMembers:
+    """The gallery's indices grouped by class, to look up the scores of a query's class.
+
+    Args:
+        gallery_classes: (N,) int64 tensor of class indices. n_classes: int.
+    """
+
+    def __init__(self, gallery_classes, n_classes):
+        self.by_class = gallery_classes.argsort(stable=True)
+        self.sizes = torch.bincount(gallery_classes, minlength=n_classes)
+        self.starts = self.sizes.cumsum(dim=0) - self.sizes
+        # Padding every block to the same width keeps sums over a row, and so the result,
+        # independent of how the queries are split into blocks.
+        self.offsets = torch.arange(max(int(self.sizes.max()), 1), device=gallery_classes.device)
+
+    def scores(self, scores, query_classes):
+        """(B, M) scores of the members of each query's class, padded with -inf.
+
+        Args:
+            scores: (B, N) tensor. query_classes: (B,) int64 tensor.
+
+        Returns:
+            (B, M) tensor, M the size of the gallery's largest class (at least 1).
+        """
+        positions = self.starts[query_classes, None] + self.offsets
+        # The padding's positions may run past the end; any real index will do for them.
+        positions = positions.clamp(max=len(self.by_class) - 1)
+        member_scores = scores.gather(1, self.by_class[positions])
+        padding = self.offsets >= self.sizes[query_classes, None]
+        return member_scores.masked_fill(padding, -torch.inf)
+
+
+def _average_precisions(scores, relevant_scores):
+    """The average precision of each query of a block that has a relevant item.
+
+    With ties counted together, a relevant item of score ``s`` comes at rank
+    ``#{items with score >= s}`` and has ``#{relevant items with score >= s}`` relevant items
+    at or above it. Both counts are binary searches of ``s`` in sorted scores, so a sort of
+    each row replaces a loop over the ranking.
+
+    Args:
+        scores: (B, N) tensor, larger is nearer, -inf for an excluded query itself. It is
+            sorted in place: the caller must not need it afterwards.
+        relevant_scores: (B, M) scores of each query's relevant items, -inf in the padding and
+            for the query itself.
+
+    Returns:
+        (B',) float64 tensor, the AP of each of the B' queries that has a relevant item.
+    """
+    relevant_scores = relevant_scores.sort(dim=1).values
+    is_relevant = relevant_scores > -torch.inf
+    # Counting from the end of increasing rows: items >= s = row length - items < s.
+    at_or_above = scores.shape[1] - torch.searchsorted(_sort_rows(scores), relevant_scores)
+    relevant_at_or_above = relevant_scores.shape[1] - torch.searchsorted(
+        relevant_scores, relevant_scores
+    )
+    precisions = (relevant_at_or_above.double() / at_or_above) * is_relevant
+    n_relevant = is_relevant.sum(dim=1)
+    has_relevant = n_relevant > 0
+    return precisions.sum(dim=1)[has_relevant] / n_relevant[has_relevant]
+
+
+def _sort_rows(scores):
+    """Each row of ``scores`` in increasing order, sorted in place on a CPU.
+
+    ``torch.sort`` also works out the permutation, which is not needed here; on a CPU, numpy's
+    in-place sort of the values alone is several times faster and needs no second (B, N) array.
+    numpy sorts on one core but lets other threads run meanwhile, so each of torch's threads
+    sorts a share of the rows. On a GPU, ``torch.sort`` is fast, but its sorted copy and
+    permutation take three times the block's memory. The sorted values are the same either way.
+    """
+    if scores.device.type != "cpu":
+        return scores.sort(dim=1).values
+    shares = np.array_split(scores.numpy(), min(torch.get_num_threads(), len(scores)))
+    with ThreadPoolExecutor(len(shares)) as pool:
+        list(pool.map(lambda rows: rows.sort(axis=1), shares))
+    return scores
