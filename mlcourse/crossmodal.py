@@ -10,7 +10,7 @@ Two ways to compare the modalities:
 
 * **Without learning**, bring both to a common representation, the chroma: the energy of each
   pitch class over time. Audio has it (``data.chroma``, from the spectrogram) and a piano roll
-  folds its 128 pitches into 12 classes (:func:`roll_chroma`). Then compare whole sequences
+  folds its 128 pitches into 12 classes (:func:`mlcourse.crossmodal.roll_chroma`). Then compare whole sequences
   frame by frame (:func:`chroma_cosine_distances`), or align them first with dynamic time
   warping (:func:`dtw_distances`, :func:`chroma_dtw_distances`), which forgives differences of
   tempo at a much higher cost.
@@ -32,12 +32,11 @@ import time
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm.auto import tqdm
 
 from .data.features import N_CHROMA, N_FRAMES, N_PITCHES
 from .metrics import retrieval_table
-from .models import CHROMA_WIDTHS, DEFAULT_WIDTHS, ChromaNet, EmbeddingNet
+from .models import CrossModalNet
 from .train import embed, to_device
 
 __all__ = [
@@ -55,73 +54,6 @@ __all__ = [
 
 DTW_BLOCK_BYTES = 16 * 2**20
 """Memory budget of the (items, T, U) frame costs of one block of gallery items in DTW."""
-
-
-# --------------------------------------------------------------------------------------------
-# The learned approach: one encoder per modality, one shared space
-# --------------------------------------------------------------------------------------------
-
-
-class CrossModalNet(nn.Module):
-    """Two encoders, one for audio and one for scores, that embed into one shared space.
-
-    Each encoder has weights of its own, and the embeddings are L2-normalised, so audio and
-    score are compared by cosine similarity. Two kinds of input:
-
-    * ``inputs="logmel"``: a piano roll (128 pitches x 130 frames) has the shape of a log-mel
-      spectrogram (128 bands x 130 frames), so both encoders are an
-      :class:`~mlcourse.models.EmbeddingNet`. What a pattern means differs between the two (a
-      harmonic series in the spectrogram is a single row in the piano roll): the network has
-      to learn how pitches sound.
-    * ``inputs="chroma"``: both encoders read chroma, the audio's (``data.chroma``) and the
-      folded piano roll (:func:`roll_chroma`), through a :class:`~mlcourse.models.ChromaNet`
-      that keeps the key (``invariant=False``) and takes the maximum over time, so that where
-      in the clip a pattern occurs matters little. The common ground is given; the network
-      learns to compare.
-
-    Args:
-        embedding_dim: Size of the shared embedding.
-        widths: Channels of each encoder's convolution blocks (None: the encoders' defaults).
-        inputs: ``"logmel"`` (log-mels and piano rolls) or ``"chroma"`` (audio and score chroma).
-
-    Attributes:
-        audio: The audio encoder, (B, 128, 130) log-mels or (B, 12, 130) chroma ->
-            (B, embedding_dim).
-        score: The score encoder, (B, 128, 130) piano rolls (bool, uint8 or float) or
-            (B, 12, 130) score chroma -> (B, embedding_dim).
-
-    Example:
-        >>> net = CrossModalNet(embedding_dim=16)
-        >>> audio, score = net(torch.zeros(2, 128, 130), torch.zeros(2, 128, 130, dtype=torch.bool))
-        >>> audio.shape, score.shape
-        (torch.Size([2, 16]), torch.Size([2, 16]))
-
-    Taught in notebooks/07_cross_modal.ipynb
-    """
-
-    def __init__(self, embedding_dim=64, widths=None, inputs="logmel"):
-        super().__init__()
-        if inputs == "logmel":
-            self.audio, self.score = (EmbeddingNet(embedding_dim, normalize=True, widths=widths or DEFAULT_WIDTHS)
-                                      for _ in range(2))
-        elif inputs == "chroma":
-            self.audio, self.score = (ChromaNet(embedding_dim, widths or CHROMA_WIDTHS, invariant=False,
-                                                time_pooling="max") for _ in range(2))
-        else:
-            raise ValueError(f"inputs must be 'logmel' or 'chroma', got {inputs!r}")
-
-    def embed_audio(self, audio):
-        """Args: audio: (B, 128, 130) log-mels or (B, 12, 130) chroma. Returns: (B, embedding_dim) unit vectors."""
-        return self.audio(audio)
-
-    def embed_score(self, scores):
-        """Args: scores: (B, 128, 130) piano rolls or (B, 12, 130) chroma. Returns: (B, embedding_dim) unit vectors."""
-        # The encoders turn bool and uint8 rolls into the network's float dtype themselves.
-        return self.score(scores)
-
-    def forward(self, audio, scores):
-        """Embed a batch of clips in both modalities: returns ``(audio, score)`` embeddings."""
-        return self.embed_audio(audio), self.embed_score(scores)
 
 
 class CrossModalStep:
@@ -144,7 +76,7 @@ class CrossModalStep:
 
     Args:
         rolls: (N, 128, 130) piano rolls (bool or uint8, array or tensor), or their (N, 12, 130)
-            chroma (:func:`roll_chroma`), of the same N clips, in the same order, as the
+            chroma (:func:`mlcourse.crossmodal.roll_chroma`), of the same N clips, in the same order, as the
             features given to ``train``.
         augment: None, or a function of a (B, F, T) batch of audio features that returns one
             of the same shape.

@@ -31,9 +31,13 @@ that wrap around the 12 pitch classes, and pools over them at the end, so that t
 music (rolling its pitch classes) cannot change the embedding; :class:`RecordingNet` embeds a
 whole recording, given as a set of clips, as the mean of its clips' embeddings.
 
+For audio-to-score retrieval, :class:`CrossModalNet` holds two encoders, one per modality,
+that embed into one shared space.
+
 Taught in notebooks/03_siamese_contrastive.ipynb (the network),
-notebooks/06_disentangled.ipynb (the masks), notebooks/08_self_supervised.ipynb (the
-discriminators) and notebooks/09_applications.ipynb (the chroma and recording networks)
+notebooks/06_disentangled.ipynb (the masks), notebooks/07_cross_modal.ipynb (the two
+encoders), notebooks/08_self_supervised.ipynb (the discriminators) and
+notebooks/09_applications.ipynb (the chroma and recording networks)
 """
 
 from __future__ import annotations
@@ -466,3 +470,65 @@ def _checked_concepts(concepts):
     if not concepts or len(set(concepts)) != len(concepts):
         raise ValueError(f"concepts must be distinct names, at least one, got {concepts!r}")
     return concepts
+
+
+class CrossModalNet(nn.Module):
+    """Two encoders, one for audio and one for scores, that embed into one shared space.
+
+    Each encoder has weights of its own, and the embeddings are L2-normalised, so audio and
+    score are compared by cosine similarity. Two kinds of input:
+
+    * ``inputs="logmel"``: a piano roll (128 pitches x 130 frames) has the shape of a log-mel
+      spectrogram (128 bands x 130 frames), so both encoders are an
+      :class:`~mlcourse.models.EmbeddingNet`. What a pattern means differs between the two (a
+      harmonic series in the spectrogram is a single row in the piano roll): the network has
+      to learn how pitches sound.
+    * ``inputs="chroma"``: both encoders read chroma, the audio's (``data.chroma``) and the
+      folded piano roll (:func:`mlcourse.crossmodal.roll_chroma`), through a
+      :class:`~mlcourse.models.ChromaNet` that keeps the key (``invariant=False``) and takes
+      the maximum over time, so that where in the clip a pattern occurs matters little. The
+      common ground is given; the network learns to compare.
+
+    Args:
+        embedding_dim: Size of the shared embedding.
+        widths: Channels of each encoder's convolution blocks (None: the encoders' defaults).
+        inputs: ``"logmel"`` (log-mels and piano rolls) or ``"chroma"`` (audio and score chroma).
+
+    Attributes:
+        audio: The audio encoder, (B, 128, 130) log-mels or (B, 12, 130) chroma ->
+            (B, embedding_dim).
+        score: The score encoder, (B, 128, 130) piano rolls (bool, uint8 or float) or
+            (B, 12, 130) score chroma -> (B, embedding_dim).
+
+    Example:
+        >>> net = CrossModalNet(embedding_dim=16)
+        >>> audio, score = net(torch.zeros(2, 128, 130), torch.zeros(2, 128, 130, dtype=torch.bool))
+        >>> audio.shape, score.shape
+        (torch.Size([2, 16]), torch.Size([2, 16]))
+
+    Taught in notebooks/07_cross_modal.ipynb
+    """
+
+    def __init__(self, embedding_dim=64, widths=None, inputs="logmel"):
+        super().__init__()
+        if inputs == "logmel":
+            self.audio, self.score = (EmbeddingNet(embedding_dim, normalize=True, widths=widths or DEFAULT_WIDTHS)
+                                      for _ in range(2))
+        elif inputs == "chroma":
+            self.audio, self.score = (ChromaNet(embedding_dim, widths or CHROMA_WIDTHS, invariant=False,
+                                                time_pooling="max") for _ in range(2))
+        else:
+            raise ValueError(f"inputs must be 'logmel' or 'chroma', got {inputs!r}")
+
+    def embed_audio(self, audio):
+        """Args: audio: (B, 128, 130) log-mels or (B, 12, 130) chroma. Returns: (B, embedding_dim) unit vectors."""
+        return self.audio(audio)
+
+    def embed_score(self, scores):
+        """Args: scores: (B, 128, 130) piano rolls or (B, 12, 130) chroma. Returns: (B, embedding_dim) unit vectors."""
+        # The encoders turn bool and uint8 rolls into the network's float dtype themselves.
+        return self.score(scores)
+
+    def forward(self, audio, scores):
+        """Embed a batch of clips in both modalities: returns ``(audio, score)`` embeddings."""
+        return self.embed_audio(audio), self.embed_score(scores)
