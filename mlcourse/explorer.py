@@ -234,9 +234,14 @@ class EmbeddingExplorer(widgets.VBox):
         size: the map's width and height in pixels.
 
     Example:
-        >>> explorer = EmbeddingExplorer(embeddings, {"instrument": instruments}, audio=clip_audio)
-        >>> explorer.show()        # draws the widget, then computes the map under a progress note
-        >>> explorer.color_by = "instrument"; explorer.select(3); explorer.neighbours
+        >>> embeddings = np.random.default_rng(0).normal(size=(20, 8))
+        >>> explorer = EmbeddingExplorer(embeddings, {"instrument": ["flute", "violin"] * 10}, method="pca")
+        >>> explorer.select(3)     # as a click on clip 3 does
+        >>> len(explorer.neighbours)
+        5
+
+        In a notebook, ``explorer.show()`` draws the widget, then computes the map under a
+        progress note.
     """
 
     def __init__(self, embeddings, labels, *, names=None, audio: Callable[[int], np.ndarray] | None = None,
