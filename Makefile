@@ -48,6 +48,7 @@ course: $(STAMP)
 # nbval exits 5 when it collects nothing; with no notebooks yet that is not a failure.
 test: $(STAMP)
 	$(PY) -m mlcourse.data build --size smoke
+	$(VENV)/bin/ruff check .
 	MLCOURSE_MODE=smoke $(PY) -m pytest --doctest-modules tests mlcourse coursetools
 	@if compgen -G 'notebooks/*.ipynb' > /dev/null; then \
 		echo "MLCOURSE_MODE=smoke $(PY) -m pytest --nbval-lax notebooks/"; \

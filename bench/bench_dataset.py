@@ -39,14 +39,29 @@ from pathlib import Path
 import librosa
 import numpy as np
 import torch
+from common import (
+    REPO_ROOT,
+    PeakMemory,
+    command_line,
+    describe_machine,
+    format_header,
+    make_parser,
+    record_end_load,
+    write_results,
+)
 from threadpoolctl import threadpool_limits
 
 from mlcourse.data.build import SIZES, plan_versions, read_manifest, render_clips
-from mlcourse.data.features import (HOP_LENGTH, N_FFT, N_MELS, N_MFCC, SAMPLE_RATE, TOP_DB,
-                                    compute_clip_features, cut_clips)
-
-from common import (REPO_ROOT, PeakMemory, command_line, describe_machine, format_header,
-                    make_parser, record_end_load, write_results)
+from mlcourse.data.features import (
+    HOP_LENGTH,
+    N_FFT,
+    N_MELS,
+    N_MFCC,
+    SAMPLE_RATE,
+    TOP_DB,
+    compute_clip_features,
+    cut_clips,
+)
 
 CODE_FILES = ("mlcourse/data/build.py", "mlcourse/data/features.py", "mlcourse/data/render.py",
               "mlcourse/data/collections.py", "mlcourse/data/dataset.py")

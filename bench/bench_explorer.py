@@ -38,14 +38,21 @@ from pathlib import Path
 
 import nbformat
 import numpy as np
+from common import (
+    RESULTS_DIR,
+    command_line,
+    describe_machine,
+    format_header,
+    make_parser,
+    record_end_load,
+    timed,
+    write_results,
+)
 from sklearn.manifold import TSNE, trustworthiness
 from sklearn.neighbors import NearestNeighbors
 
-from mlcourse.explorer import PADDING, EmbeddingExplorer
 from coursetools.labbrowser import jupyterlab, notebook_page
-
-from common import (RESULTS_DIR, command_line, describe_machine, format_header, make_parser,
-                    record_end_load, timed, write_results)
+from mlcourse.explorer import PADDING, EmbeddingExplorer
 
 CODE_FILES = ("mlcourse/explorer.py", "mlcourse/explorer.js")
 """The files measured: their hash goes into the report, beside the commit."""

@@ -31,12 +31,21 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import (
+    POLL_SECONDS,
+    REPO_ROOT,
+    PeakMemory,
+    command_line,
+    describe_machine,
+    format_header,
+    make_parser,
+    record_end_load,
+    write_results,
+)
+
 from coursetools import run as course
 from mlcourse import results
 from mlcourse.data.build import build_dataset, cache_root, read_manifest, recipe_hash
-
-from common import (POLL_SECONDS, REPO_ROOT, PeakMemory, command_line, describe_machine,
-                    format_header, make_parser, record_end_load, write_results)
 
 BUDGET_BYTES = 2 * 10**9
 """Every notebook, kernel and children together, must stay under this peak RSS (2 GB)."""

@@ -22,9 +22,8 @@ import sys
 import time
 import warnings
 
-import numpy as np
-
 import metric_learn
+import numpy as np
 import sklearn
 from metric_learn import LMNN
 

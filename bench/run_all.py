@@ -24,8 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import (BENCH_DIR, REPO_ROOT, RESULTS_DIR, describe_machine, format_header,
-                    record_end_load)
+from common import BENCH_DIR, REPO_ROOT, RESULTS_DIR, describe_machine, format_header, record_end_load
 
 BENCHES = {
     "lmnn": ("LMNN's fit time and 3-NN accuracy", "metric-learn, scikit-learn's NCA"),

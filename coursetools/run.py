@@ -261,8 +261,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def missing_concepts(collection: str) -> list[str]:
-    """The course concepts an imported collection has no labels for (none if it cannot be read:
-    the notebooks then say what is wrong with it)."""
+    """The course concepts an imported collection has no labels for.
+
+    None if it cannot be read: the notebooks then say what is wrong with it.
+    """
     from mlcourse.data import CONCEPTS
     from mlcourse.data.build import read_manifest
     from mlcourse.data.collections import collection_dir

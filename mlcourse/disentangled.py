@@ -1,5 +1,4 @@
-"""Disentangled embeddings: one loss per concept, each on its own sub-space, and track
-regularization.
+"""Disentangled embeddings: one loss per concept, each on its own sub-space; track regularization.
 
 A clip of music is similar to another in several ways at once: same genre, same mood, same
 instrument, same era. One embedding trained on all concepts mixes them, so a nearest

@@ -45,8 +45,8 @@ import mir_eval
 import numpy as np
 import pandas as pd
 from scipy.fft import dct
-from scipy.spatial.distance import cdist
 from scipy.signal import find_peaks
+from scipy.spatial.distance import cdist
 
 from .checks import require_positive_int
 from .data.features import CLIP_SECONDS, N_FRAMES, N_MELS
@@ -393,8 +393,11 @@ def band_windows(logmel_windows):
 
 
 def _pooled_over_frames(windows):
-    """(W, rows, frames) -> (W, 2 rows): each row's mean and spread over the frames, then each
-    dimension standardised over the windows (mean 0, standard deviation 1; a constant one to 0)."""
+    """(W, rows, frames) -> (W, 2 rows): each row's mean and spread over the frames.
+
+    Each dimension is then standardised over the windows (mean 0, standard deviation 1; a
+    constant one to 0).
+    """
     features = np.concatenate([windows.mean(axis=2), windows.std(axis=2)], axis=1)
     spread = features.std(axis=0)
     return ((features - features.mean(axis=0)) / np.where(spread > 0, spread, 1.0)).astype(np.float32)

@@ -9,10 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile
-
 from audio_collection import write_collection
-from mlcourse.data import (CLIP_SAMPLES, SAMPLE_RATE, compute_log_mel, import_audio_folder, load_collection,
-                           load_dataset)
+
+from mlcourse.data import CLIP_SAMPLES, SAMPLE_RATE, compute_log_mel, import_audio_folder, load_collection, load_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -176,6 +175,7 @@ def test_a_local_mirdata_copy_imports_with_its_labels(tmp_path, monkeypatch):
     import json
 
     from audio_collection import tone
+
     from mlcourse.data.collections import import_mirdata
 
     # A local copy of GTZAN as mirdata lays it out: genres/<genre>/<genre>.<n>.wav, with its index

@@ -10,9 +10,18 @@ import torch.nn.functional as F
 from scipy.spatial.distance import cdist
 from sklearn.metrics import label_ranking_average_precision_score
 
-from mlcourse.crossmodal import (CrossModalNet, CrossModalStep, chroma_cosine_distances, chroma_dtw_distances,
-                                 dtw_distance, dtw_distances, embed_pairs, retrieval_table, roll_chroma,
-                                 time_per_query)
+from mlcourse.crossmodal import (
+    CrossModalNet,
+    CrossModalStep,
+    chroma_cosine_distances,
+    chroma_dtw_distances,
+    dtw_distance,
+    dtw_distances,
+    embed_pairs,
+    retrieval_table,
+    roll_chroma,
+    time_per_query,
+)
 from mlcourse.data import load_dataset
 from mlcourse.data.samplers import RandomBatches
 from mlcourse.metrics import match_ranks, match_ranks_from_distances, mean_reciprocal_rank, recall_at_ranks

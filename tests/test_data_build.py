@@ -15,8 +15,15 @@ from mlcourse.data import SIZES, build_dataset, load_audio_folder, load_dataset
 from mlcourse.data import collections as collections_module
 from mlcourse.data.__main__ import main
 from mlcourse.data.build import content_hash, plan_versions, read_recipe, recipe_dir, recipe_hash
-from mlcourse.data.features import (CLIP_SAMPLES, N_FRAMES, SAMPLE_RATE, chroma_from_power,
-                                    compute_clip_features, compute_log_mel, power_spectrogram)
+from mlcourse.data.features import (
+    CLIP_SAMPLES,
+    N_FRAMES,
+    SAMPLE_RATE,
+    chroma_from_power,
+    compute_clip_features,
+    compute_log_mel,
+    power_spectrogram,
+)
 
 
 def test_no_piece_is_in_two_splits():

@@ -4,9 +4,19 @@ import librosa
 import numpy as np
 import pytest
 
-from mlcourse.data.features import (CLIP_SAMPLES, N_FRAMES, SAMPLE_RATE, chroma_from_power, compute_clip_features,
-                                    compute_log_mel, compute_piano_roll, cut_clips, frame_times, pool_log_mel,
-                                    power_spectrogram)
+from mlcourse.data.features import (
+    CLIP_SAMPLES,
+    N_FRAMES,
+    SAMPLE_RATE,
+    chroma_from_power,
+    compute_clip_features,
+    compute_log_mel,
+    compute_piano_roll,
+    cut_clips,
+    frame_times,
+    pool_log_mel,
+    power_spectrogram,
+)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -96,9 +96,9 @@ def test_tinysoundfont_is_not_a_dependency():
 
 def test_postbuild_installs_tinysoundfont_without_deps():
     lines = (ROOT / "binder" / "postBuild").read_text().splitlines()
-    installs = [l for l in lines if re.search(r"pip install\b.*\btinysoundfont\b", l)]
+    installs = [line for line in lines if re.search(r"pip install\b.*\btinysoundfont\b", line)]
     assert installs, "binder/postBuild does not install tinysoundfont"
-    assert all("--no-deps" in l for l in installs)
+    assert all("--no-deps" in line for line in installs)
 
 
 def test_postbuild_installs_package_and_builds_dataset():

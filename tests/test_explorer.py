@@ -552,7 +552,8 @@ def test_cache_keys_differ_for_different_points_and_settings(project_calls):
     changed[7, 3] += 1e-3
     others = [projection_key(changed, "pca", "euclidean", 0), projection_key(points, "umap", "euclidean", 0),
               projection_key(points, "pca", "cosine", 0), projection_key(points, "pca", "euclidean", 1),
-              projection_key(points[:, :8], "pca", "euclidean", 0), projection_key(points[:, 8:], "pca", "euclidean", 0),
+              projection_key(points[:, :8], "pca", "euclidean", 0),
+              projection_key(points[:, 8:], "pca", "euclidean", 0),
               projection_key(points.astype(np.float64), "pca", "euclidean", 0)]
     assert len({key, *others}) == 1 + len(others)
 
@@ -716,7 +717,8 @@ def bad_inputs():
                            "labels": {"mood": data["labels"]["mood"][:4]}}, "at least 5 clips, got 4"),
         ("NaN", {**good, "embeddings": nan}, "NaN"),
         ("infinity", {**good, "embeddings": inf}, "infinite"),
-        ("labels too short", {**good, "labels": {"mood": data["labels"]["mood"][:19]}}, "labels have 19 rows .* 20 embeddings"),
+        ("labels too short", {**good, "labels": {"mood": data["labels"]["mood"][:19]}},
+         "labels have 19 rows .* 20 embeddings"),
         ("label table too long", {**good, "labels": pd.DataFrame({"mood": np.tile(data["labels"]["mood"], 2)})},
          "labels have 40 rows"),
         ("no concept", {**good, "labels": {}}, "at least one concept"),

@@ -168,7 +168,7 @@ def lmnn_loss_by_loops(L, X, y, targets, margin, push_weight):
             target_distance = np.sum((L @ to_target) ** 2)
             loss += (1 - push_weight) * target_distance
             gradient += (1 - push_weight) * 2 * L @ np.outer(to_target, to_target)
-            for l in range(len(X)):
+            for l in range(len(X)):  # noqa: E741 (i, j, l as in Weinberger & Saul)
                 if y[l] == y[i]:
                     continue
                 to_impostor = X[i] - X[l]

@@ -12,13 +12,13 @@ from scipy.spatial.distance import cdist
 from sklearn.metrics import average_precision_score
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
-from mlcourse.metrics import neighbors
 from mlcourse.metrics import (
     BLOCK_BYTES,
     knn_accuracy,
     linear_readout_r2,
     mean_average_precision,
     nearest_neighbors,
+    neighbors,
     recall_at_k,
     triplet_accuracy,
 )

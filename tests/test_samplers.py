@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlcourse.data.samplers import (ClassBalancedBatches, PairBatches, TripletBatches,
-                                    pair_halves, triplet_thirds)
+from mlcourse.data.samplers import ClassBalancedBatches, PairBatches, TripletBatches, pair_halves, triplet_thirds
 
 LABELS = np.repeat(np.array(["a", "b", "c", "d", "e", "f"]), [2, 3, 5, 8, 13, 1])
 

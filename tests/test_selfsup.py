@@ -14,9 +14,18 @@ from torch.nn import functional as F
 from mlcourse.data.samplers import AdjacentPairBatches, RandomBatches, pair_halves
 from mlcourse.losses import adjacency_dssm_loss, nt_xent_loss
 from mlcourse.models import AdjacencyDiscriminator, Discriminator, EmbeddingNet
-from mlcourse.selfsup import (METHODS, AdjacencyDiscriminatorLoss, AdjacencyStep, AugmentedViewsStep,
-                              GaussianPrior, evaluate_embedding, evaluate_network, mean_and_std,
-                              representations, train_self_supervised)
+from mlcourse.selfsup import (
+    METHODS,
+    AdjacencyDiscriminatorLoss,
+    AdjacencyStep,
+    AugmentedViewsStep,
+    GaussianPrior,
+    evaluate_embedding,
+    evaluate_network,
+    mean_and_std,
+    representations,
+    train_self_supervised,
+)
 from mlcourse.train import embed, train
 
 # Six recordings of four clips each: clip k of recording r is row 4 r + k.

@@ -12,8 +12,16 @@ from mlcourse.data.samplers import ClassBalancedBatches
 from mlcourse.losses import TripletMarginLoss
 from mlcourse.metrics import recall_at_k
 from mlcourse.models import EmbeddingNet
-from mlcourse.train import (StepClock, TrainingHistory, choose_device, default_step, embed,
-                            load_checkpoint, save_checkpoint, train)
+from mlcourse.train import (
+    StepClock,
+    TrainingHistory,
+    choose_device,
+    default_step,
+    embed,
+    load_checkpoint,
+    save_checkpoint,
+    train,
+)
 
 SMALL = {"embedding_dim": 32, "widths": (8, 16, 32)}
 

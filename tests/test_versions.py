@@ -9,8 +9,7 @@ from sklearn.metrics import average_precision_score
 
 from mlcourse.models import ChromaNet, RecordingNet
 from mlcourse.train import embed
-from mlcourse.versions import (ClipSubsetStep, key_invariant_similarity, stack_versions, version_map,
-                               version_means)
+from mlcourse.versions import ClipSubsetStep, key_invariant_similarity, stack_versions, version_map, version_means
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,4 @@
-"""Losses for deep metric learning: train a network so that distances between embeddings
-reflect labels.
+"""Losses for deep metric learning: train a network so that distances reflect labels.
 
 A network maps each input (here, a clip of music) to an embedding vector. A metric learning
 loss looks at a batch of embeddings and their labels and pulls same-label embeddings together

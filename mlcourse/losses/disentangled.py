@@ -180,7 +180,9 @@ class TrackRegularizedLoss(nn.Module):
         self.last_stats = {}
 
     def forward(self, embeddings, labels):
-        """``concept_loss(embeddings, labels[:, :-1]) + weight * track_loss(embeddings,
+        """The concept loss plus ``weight`` times the track loss.
+
+        That is ``concept_loss(embeddings, labels[:, :-1]) + weight * track_loss(embeddings,
         labels[:, -1])``.
 
         Args:

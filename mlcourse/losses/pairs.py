@@ -33,8 +33,7 @@ def contrastive_loss(
     *,
     return_stats=False,
 ):
-    """The contrastive loss: pull same-label pairs within ``pos_margin``, push others past
-    ``neg_margin``.
+    """The contrastive loss: same-label pairs within ``pos_margin``, others past ``neg_margin``.
 
     Over the pairs of the batch, with ``d`` the pair's distance::
 

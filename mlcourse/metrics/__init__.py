@@ -35,8 +35,7 @@ works whichever module holds it.
 Taught in notebooks/03_siamese_contrastive.ipynb to notebooks/09_applications.ipynb
 """
 
-from .matching import (match_ranks, match_ranks_from_distances, mean_reciprocal_rank, recall_at_ranks,
-                       retrieval_table)
+from .matching import match_ranks, match_ranks_from_distances, mean_reciprocal_rank, recall_at_ranks, retrieval_table
 from .neighbors import BLOCK_BYTES, DISTANCES, nearest_neighbors
 from .probes import knn_accuracy, linear_readout_r2
 from .retrieval import mean_average_precision, recall_at_k

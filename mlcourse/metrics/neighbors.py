@@ -74,8 +74,9 @@ def nearest_neighbors(
     Returns:
         ``(distances, indices)``, two (Q, k) numpy arrays: distances in the embeddings' dtype
         and gallery indices as int64, nearest first. A query with fewer than k candidates
-        outside its group gets them first, then excluded items at distance ``inf``. Distances that are equal as computed are
-        ordered by gallery index, smallest first, on every device. Euclidean distances come
+        outside its group gets them first, then excluded items at distance ``inf``. Distances
+        that are equal as computed are ordered by gallery index, smallest first, on every
+        device. Euclidean distances come
         from the expansion above, so in float32 a distance below about 1e-3 times the norms
         of the embeddings is rounding noise (a duplicate may be at 1e-4 rather than 0).
 
