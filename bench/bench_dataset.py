@@ -39,16 +39,6 @@ from pathlib import Path
 import librosa
 import numpy as np
 import torch
-from common import (
-    REPO_ROOT,
-    PeakMemory,
-    command_line,
-    describe_machine,
-    format_header,
-    make_parser,
-    record_end_load,
-    write_results,
-)
 from threadpoolctl import threadpool_limits
 
 from mlcourse.data.build import SIZES, plan_versions, read_manifest, render_clips
@@ -61,6 +51,17 @@ from mlcourse.data.features import (
     TOP_DB,
     compute_clip_features,
     cut_clips,
+)
+
+from common import (
+    REPO_ROOT,
+    PeakMemory,
+    command_line,
+    describe_machine,
+    format_header,
+    make_parser,
+    record_end_load,
+    write_results,
 )
 
 CODE_FILES = ("mlcourse/data/build.py", "mlcourse/data/features.py", "mlcourse/data/render.py",

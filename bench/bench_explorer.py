@@ -38,6 +38,12 @@ from pathlib import Path
 
 import nbformat
 import numpy as np
+from sklearn.manifold import TSNE, trustworthiness
+from sklearn.neighbors import NearestNeighbors
+
+from coursetools.labbrowser import jupyterlab, notebook_page
+from mlcourse.explorer import PADDING, EmbeddingExplorer
+
 from common import (
     RESULTS_DIR,
     command_line,
@@ -48,11 +54,6 @@ from common import (
     timed,
     write_results,
 )
-from sklearn.manifold import TSNE, trustworthiness
-from sklearn.neighbors import NearestNeighbors
-
-from coursetools.labbrowser import jupyterlab, notebook_page
-from mlcourse.explorer import PADDING, EmbeddingExplorer
 
 CODE_FILES = ("mlcourse/explorer.py", "mlcourse/explorer.js")
 """The files measured: their hash goes into the report, beside the commit."""

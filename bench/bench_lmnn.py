@@ -32,6 +32,12 @@ from pathlib import Path
 import numpy as np
 import sklearn
 import torch
+from sklearn.datasets import load_digits, load_wine
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import StratifiedKFold
+from sklearn.neighbors import KNeighborsClassifier, NeighborhoodComponentsAnalysis
+from sklearn.preprocessing import LabelEncoder, StandardScaler
+
 from common import (
     BENCH_DIR,
     REPO_ROOT,
@@ -42,11 +48,6 @@ from common import (
     record_end_load,
     write_results,
 )
-from sklearn.datasets import load_digits, load_wine
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import StratifiedKFold
-from sklearn.neighbors import KNeighborsClassifier, NeighborhoodComponentsAnalysis
-from sklearn.preprocessing import LabelEncoder, StandardScaler
 
 CODE_FILES = ("mlcourse/linear.py",)
 """The file measured: its hash goes into the report, beside the commit."""

@@ -28,13 +28,14 @@ import time
 
 import pytorch_metric_learning
 import torch
-from common import command_line, describe_machine, format_header, make_parser, record_end_load, write_results
 from pytorch_metric_learning import distances as pml_distances
 from pytorch_metric_learning import losses as pml_losses
 from pytorch_metric_learning import miners as pml_miners
 
 from mlcourse.losses import contrastive_loss, pairwise_distances, triplet_margin_loss
 from mlcourse.miners import mine_triplets
+
+from common import command_line, describe_machine, format_header, make_parser, record_end_load, write_results
 
 CODE_FILES = ("mlcourse/distances.py", "mlcourse/losses/_checks.py", "mlcourse/losses/pairs.py",
               "mlcourse/losses/triplets.py", "mlcourse/miners.py")

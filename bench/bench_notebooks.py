@@ -31,6 +31,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from coursetools import run as course
+from mlcourse import results
+from mlcourse.data.build import build_dataset, cache_root, read_manifest, recipe_hash
+
 from common import (
     POLL_SECONDS,
     REPO_ROOT,
@@ -42,10 +46,6 @@ from common import (
     record_end_load,
     write_results,
 )
-
-from coursetools import run as course
-from mlcourse import results
-from mlcourse.data.build import build_dataset, cache_root, read_manifest, recipe_hash
 
 BUDGET_BYTES = 2 * 10**9
 """Every notebook, kernel and children together, must stay under this peak RSS (2 GB)."""

@@ -26,9 +26,10 @@ import statistics
 import faiss
 import numpy as np
 import torch
-from common import command_line, describe_machine, format_header, make_parser, record_end_load, timed, write_results
 
 from mlcourse.metrics import mean_average_precision, nearest_neighbors, recall_at_k
+
+from common import command_line, describe_machine, format_header, make_parser, record_end_load, timed, write_results
 
 CODE_FILES = ("mlcourse/metrics/neighbors.py", "mlcourse/metrics/retrieval.py")
 """The file measured: its hash goes into the report, beside the commit."""

@@ -21,12 +21,13 @@ import statistics
 
 import numpy as np
 import torch
-from common import command_line, describe_machine, format_header, make_parser, record_end_load, write_results
 
 from mlcourse.data.samplers import ClassBalancedBatches
 from mlcourse.losses import TripletMarginLoss
 from mlcourse.models import EmbeddingNet, count_parameters
 from mlcourse.train import train
+
+from common import command_line, describe_machine, format_header, make_parser, record_end_load, write_results
 
 CODE_FILES = ("mlcourse/models.py", "mlcourse/train.py", "mlcourse/distances.py", "mlcourse/losses/_checks.py",
               "mlcourse/losses/pairs.py", "mlcourse/losses/triplets.py", "mlcourse/losses/proxies.py",

@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile
-from audio_collection import write_collection
 
 from mlcourse.data import CLIP_SAMPLES, SAMPLE_RATE, compute_log_mel, import_audio_folder, load_collection, load_dataset
+
+from audio_collection import write_collection
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -174,9 +175,9 @@ def test_a_local_mirdata_copy_imports_with_its_labels(tmp_path, monkeypatch):
     mirdata = pytest.importorskip("mirdata")
     import json
 
-    from audio_collection import tone
-
     from mlcourse.data.collections import import_mirdata
+
+    from audio_collection import tone
 
     # A local copy of GTZAN as mirdata lays it out: genres/<genre>/<genre>.<n>.wav, with its index
     # (a few tracks; one file absent, as in a partial copy).
