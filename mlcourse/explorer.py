@@ -48,7 +48,7 @@ __all__ = ["COMPLETE", "EmbeddingExplorer", "ScatterMap", "project", "unit_squar
 COMPLETE = "complete"  # the name of the whole embedding among the spaces
 PADDING = 12  # pixels between the canvas edge and the outermost point (as in explorer.js)
 METHODS = ("umap", "pca")
-METRICS = ("euclidean", "cosine")
+DISTANCES = ("euclidean", "cosine")
 
 # Maps already computed in this Python process, by cache key (see `projection_key`).
 _MAPS: dict[str, np.ndarray] = {}
@@ -85,7 +85,7 @@ def unit_square(xy: np.ndarray) -> np.ndarray:
     return (unit + (1.0 - unit.max(axis=0)) / 2).astype(np.float32)
 
 
-def project(points: np.ndarray, method: str = "umap", metric: str = "euclidean", seed: int = 0) -> np.ndarray:
+def project(points: np.ndarray, method: str = "umap", distance: str = "euclidean", seed: int = 0) -> np.ndarray:
     """A 2-D map of `points` (N, D): UMAP (umap-learn) or PCA, as (N, 2) float32.
 
     UMAP is seeded, so the same points give the same map (and it runs on one core).
@@ -93,7 +93,7 @@ def project(points: np.ndarray, method: str = "umap", metric: str = "euclidean",
     if method == "pca":
         from sklearn.decomposition import PCA
 
-        if metric == "cosine":
+        if distance == "cosine":
             points = points / np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-12)
         return PCA(n_components=2, random_state=seed).fit_transform(points).astype(np.float32)
     try:
@@ -102,7 +102,7 @@ def project(points: np.ndarray, method: str = "umap", metric: str = "euclidean",
         raise ImportError("the explorer's map needs umap-learn: pip install umap-learn "
                           "(or pass method='pca')") from error
     n_neighbors = min(15, len(points) - 1)
-    reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, metric=metric, random_state=seed,
+    reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, metric=distance, random_state=seed,
                         init="spectral" if len(points) > 2 * n_neighbors else "random")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*n_jobs value .* overridden.*")
@@ -110,10 +110,10 @@ def project(points: np.ndarray, method: str = "umap", metric: str = "euclidean",
         return reducer.fit_transform(points).astype(np.float32)
 
 
-def projection_key(points: np.ndarray, method: str, metric: str, seed: int) -> str:
+def projection_key(points: np.ndarray, method: str, distance: str, seed: int) -> str:
     """A name for the map of these exact points with these settings (a hash of the bytes)."""
     digest = hashlib.sha1()
-    digest.update(f"{points.shape} {points.dtype} {method} {metric} {seed}".encode())
+    digest.update(f"{points.shape} {points.dtype} {method} {distance} {seed}".encode())
     digest.update(np.ascontiguousarray(points).tobytes())
     return f"{method}-{digest.hexdigest()[:20]}"
 
@@ -226,7 +226,7 @@ class EmbeddingExplorer(widgets.VBox):
         subspaces: sub-space name -> the dimensions it owns: their indices, a slice, or a mask of
             length D (boolean, or weights: the dimensions with a non-zero weight).
         color_by: the concept to colour by first (default: the first column of `labels`).
-        metric: 'euclidean' or 'cosine', for both the map and the neighbours.
+        distance: 'euclidean' or 'cosine', for both the map and the neighbours.
         n_neighbors: how many neighbours to list for a clicked clip.
         method: 'umap' (default) or 'pca' (instant, but a linear view).
         seed: UMAP's seed.
@@ -246,7 +246,7 @@ class EmbeddingExplorer(widgets.VBox):
 
     def __init__(self, embeddings, labels, *, names=None, audio: Callable[[int], np.ndarray] | None = None,
                  sample_rate: int = 22050, subspaces=None, color_by: str | None = None,
-                 metric: str = "euclidean", n_neighbors: int = 5, method: str = "umap", seed: int = 0,
+                 distance: str = "euclidean", n_neighbors: int = 5, method: str = "umap", seed: int = 0,
                  cache_dir=None, size: int = 480):
         self.embeddings = _as_matrix(embeddings)
         n_points, n_dims = self.embeddings.shape
@@ -254,15 +254,15 @@ class EmbeddingExplorer(widgets.VBox):
         self.names = [f"clip {i}" for i in range(n_points)] if names is None else [str(n) for n in names]
         if len(self.names) != n_points:
             raise ValueError(f"{len(self.names)} names for {n_points} embeddings")
-        if metric not in METRICS:
-            raise ValueError(f"unknown metric {metric!r}: choose one of {', '.join(METRICS)}")
+        if distance not in DISTANCES:
+            raise ValueError(f"unknown distance {distance!r}: choose one of {', '.join(DISTANCES)}")
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
         if not 1 <= int(n_neighbors) < n_points:
             raise ValueError(f"n_neighbors must be between 1 and {n_points - 1}, got {n_neighbors!r}")
         self.spaces = _as_subspaces(subspaces, n_dims)
         self.audio, self.sample_rate = audio, int(sample_rate)
-        self.metric, self.method, self.seed, self.n_neighbors = metric, method, int(seed), int(n_neighbors)
+        self.distance, self.method, self.seed, self.n_neighbors = distance, method, int(seed), int(n_neighbors)
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self.last_map_cached = False  # whether the last map came from a cache
         self.neighbours: list[int] = []  # the selected clip's neighbours, nearest first
@@ -364,7 +364,7 @@ class EmbeddingExplorer(widgets.VBox):
         path = self._cache_path(key)
         xy = _read_cached_map(path, len(points)) if path is not None and path.exists() else None
         if xy is None:
-            xy = unit_square(project(points, self.method, self.metric, self.seed))
+            xy = unit_square(project(points, self.method, self.distance, self.seed))
             self.last_map_cached = False
             if path is not None:
                 try:
@@ -377,7 +377,7 @@ class EmbeddingExplorer(widgets.VBox):
 
     def _key(self, space: str) -> str:
         if space not in self._keys:
-            self._keys[space] = projection_key(self.points(space), self.method, self.metric, self.seed)
+            self._keys[space] = projection_key(self.points(space), self.method, self.distance, self.seed)
         return self._keys[space]
 
     def _cache_path(self, key: str) -> Path | None:
@@ -395,14 +395,14 @@ class EmbeddingExplorer(widgets.VBox):
         span = self.map.size - 2 * PADDING
         return np.stack([PADDING + xy[:, 0] * span, PADDING + (1 - xy[:, 1]) * span], axis=1)
 
-    def nearest_neighbours(self, index: int, space: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def nearest_neighbors(self, index: int, space: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The clips nearest to clip `index` in a space's full dimensions (not on the map).
 
         Returns:
             (indices, distances), nearest first, without the clip itself; ties go to the lower index.
         """
         points = self.points(space).astype(np.float64)
-        if self.metric == "cosine":
+        if self.distance == "cosine":
             unit = points / np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-12)
             distances = 1.0 - unit @ unit[index]
         else:
@@ -469,7 +469,7 @@ class EmbeddingExplorer(widgets.VBox):
             self.neighbours, self.distances = [], []
             self.clip_panel.children = self.neighbour_panel.children = ()
             return
-        neighbours, distances = self.nearest_neighbours(index)
+        neighbours, distances = self.nearest_neighbors(index)
         self.neighbours, self.distances = neighbours.tolist(), distances.tolist()
         self.map.highlight = self.neighbours
         heading = widgets.HTML(f"<b>{self._name(index)}</b><br>{self._labels_text(index)}")
@@ -477,7 +477,7 @@ class EmbeddingExplorer(widgets.VBox):
         self.clip_panel.children = (heading, self._player(index, autoplay=True))
         what = "complete space" if self.space == COMPLETE else f"{self.space} sub-space"
         rows = [widgets.HTML(f"<b>{len(neighbours)} nearest in the {html.escape(what)}</b> "
-                             f"({len(self.spaces[self.space])} dimensions, {self.metric} distance)")]
+                             f"({len(self.spaces[self.space])} dimensions, {self.distance} distance)")]
         for rank, (other, distance) in enumerate(zip(self.neighbours, self.distances), start=1):
             text = widgets.HTML(f"{rank}. <b>{self._name(other)}</b> (distance {distance:.3f})<br>"
                                 f"<small>{self._labels_text(other)}</small>", layout=widgets.Layout(flex="1"))

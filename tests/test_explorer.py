@@ -179,7 +179,7 @@ def test_umap_map_is_in_unit_square_deterministic_cached_and_keeps_neighbours(pr
 def test_umap_cosine_map_and_a_tiny_embedding():
     """UMAP with the cosine metric gives a unit-square map too, and 5 clips (the fewest allowed) still map."""
     data = make_data(60)
-    xy = make_explorer(data, method="umap", metric="cosine").projection()
+    xy = make_explorer(data, method="umap", distance="cosine").projection()
     assert xy.shape == (60, 2) and xy.min() >= 0 and xy.max() <= 1
     # Clips of the same instrument and mood (12 clusters of about 5 in the complete space) stay together;
     # on a random map about 1 in 12 neighbours would share both.
@@ -200,7 +200,7 @@ def test_pca_map_is_sklearn_pca_scaled_into_the_unit_square(metric, space):
     """The PCA map is scikit-learn's PCA of the space's dimensions, moved and scaled uniformly: all
     its pairwise distances are those of the PCA scores times one factor."""
     data = make_data()
-    explorer = make_explorer(data, metric=metric)
+    explorer = make_explorer(data, distance=metric)
     xy = explorer.projection(space)
     dims = np.arange(N_DIMS) if space == COMPLETE else np.arange(8, 16)
     assert_scaled_copy(xy, pca_map(data["embeddings"][:, dims], metric))
@@ -399,7 +399,7 @@ def test_neighbours_are_sklearns_nearest_in_the_shown_space(metric, space, how):
     neighbours in the shown space's own dimensions, with their distances; the map highlights them
     and the neighbour panel has one row per neighbour, nearest first, naming it."""
     data = make_data()
-    explorer = make_explorer(data, metric=metric, n_neighbors=6)
+    explorer = make_explorer(data, distance=metric, n_neighbors=6)
     explorer.space = space
     dims = np.arange(N_DIMS) if space == COMPLETE else np.arange(8, 16)
     points = data["embeddings"][:, dims]
@@ -440,15 +440,15 @@ def test_subspace_neighbours_share_the_subspaces_concept():
     assert np.mean(agree["mood"]) > 0.9 and np.mean(agree["instrument"]) > 0.9
 
 
-def test_nearest_neighbours_breaks_ties_by_lower_index():
+def test_nearest_neighbors_breaks_ties_by_lower_index():
     """Equally distant clips are listed lowest index first, and the clip itself is never listed,
     even when another clip has the same embedding."""
     embeddings = np.array([[0, 0], [1, 0], [0, 1], [-1, 0], [0, 0], [5, 5]], dtype=np.float32)
     explorer = EmbeddingExplorer(embeddings, {"c": list("aabbcc")}, method="pca", n_neighbors=4)
-    indices, distances = explorer.nearest_neighbours(0)
+    indices, distances = explorer.nearest_neighbors(0)
     assert indices.tolist() == [4, 1, 2, 3]
     np.testing.assert_allclose(distances, [0, 1, 1, 1])
-    assert explorer.nearest_neighbours(4)[0].tolist() == [0, 1, 2, 3]
+    assert explorer.nearest_neighbors(4)[0].tolist() == [0, 1, 2, 3]
 
 
 def test_a_click_plays_the_clip_and_its_neighbours():
@@ -542,7 +542,7 @@ def test_same_embedding_is_projected_once_per_space(project_calls):
 
 
 def test_cache_keys_differ_for_different_points_and_settings(project_calls):
-    """A map's key depends on the exact points and on method, metric and seed; changed embeddings
+    """A map's key depends on the exact points and on method, distance and seed; changed embeddings
     and different sub-spaces each get their own map."""
     data = make_data()
     points = data["embeddings"]
@@ -723,7 +723,7 @@ def bad_inputs():
          "labels have 40 rows"),
         ("no concept", {**good, "labels": {}}, "at least one concept"),
         ("names too short", {**good, "names": data["names"][:10]}, "10 names for 20 embeddings"),
-        ("unknown metric", {**good, "metric": "manhattan"}, "unknown metric 'manhattan'.*euclidean, cosine"),
+        ("unknown distance", {**good, "distance": "manhattan"}, "unknown distance 'manhattan'.*euclidean, cosine"),
         ("unknown method", {**good, "method": "tsne"}, "unknown method 'tsne'.*umap, pca"),
         ("no neighbours", {**good, "n_neighbors": 0}, "n_neighbors must be between 1 and 19, got 0"),
         ("too many neighbours", {**good, "n_neighbors": 20}, "n_neighbors must be between 1 and 19, got 20"),
