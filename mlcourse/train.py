@@ -37,7 +37,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import distributed
-from .checks import named_device
+from .checks import named_device, require_positive_int
 from .data.samplers import triplet_thirds
 
 
@@ -387,8 +387,7 @@ def _check_training_inputs(features, labels, epochs):
             f"features and labels differ in length ({len(features)} vs {len(labels)}): "
             "give one label per clip, e.g. dataset.labels(concept)[0]"
         )
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    require_positive_int(epochs, "epochs")
 
 
 @torch.no_grad()

@@ -303,9 +303,9 @@ def test_bad_hyper_parameters_are_explained():
             normalized_softmax_logits(torch.randn(2, 4), torch.randn(3, 4), temperature)
     with pytest.raises(ValueError, match="softmax_scale must be a number > 0"):
         ProxyNCALoss(3, 4, softmax_scale=0)
-    with pytest.raises(ValueError, match="n_classes must be an integer >= 1"):
+    with pytest.raises(ValueError, match="n_classes must be a positive integer"):
         ProxyNCALoss(0, 4)
-    with pytest.raises(ValueError, match="embedding_dim must be an integer >= 1"):
+    with pytest.raises(ValueError, match="embedding_dim must be a positive integer"):
         ClassificationLoss(3, 2.5)
     with pytest.raises(ValueError, match="differ: move one"):
         proxy_nca_logits(torch.randn(2, 4), torch.randn(3, 4, dtype=torch.float64))
@@ -316,3 +316,10 @@ def test_check_class_labels_accepts_numpy_and_bool_tags():
     assert codes.dtype == torch.int64 and codes.tolist() == [2, 0, 1]
     tags = check_class_labels(np.eye(3, dtype=bool), 3, 3, multi_label=True)
     assert tags.dtype == torch.bool
+
+
+def test_class_counts_may_be_numpy_integers():
+    """``n_classes=labels.max() + 1``, as the error messages suggest, is a numpy integer."""
+    labels = np.array([0, 2, 1, 2])
+    for loss in (ClassificationLoss(labels.max() + 1, np.int64(4)), ProxyNCALoss(labels.max() + 1, 4)):
+        assert loss.class_vectors().shape == (3, 4)

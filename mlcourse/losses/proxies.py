@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..checks import require_positive_int
 from ..distances import _require_embeddings, pairwise_distances
 from ..miners import _as_labels
 from ._checks import _require_positive
@@ -457,8 +458,7 @@ def _class_vector_stats(loss, logits, labels, multi_label):
 
 def _require_sizes(n_classes, embedding_dim):
     for name, value in (("n_classes", n_classes), ("embedding_dim", embedding_dim)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
+        require_positive_int(value, name)
 
 
 def _require_class_vectors(embeddings, vectors):

@@ -13,6 +13,7 @@ Taught in notebooks/07_cross_modal.ipynb (InfoNCE) and notebooks/08_self_supervi
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -171,7 +172,7 @@ def draw_negatives(batch_size, n_negatives, generator=None, exclude=None):
 
     Taught in notebooks/08_self_supervised.ipynb
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 2:
         raise ValueError(f"batch_size must be an integer >= 2, got {batch_size!r}: the "
                          "negatives are the other rows of the batch.")
     _require_negative_count(n_negatives, batch_size)
@@ -463,7 +464,7 @@ def _require_matched_rows(first, second, first_name, second_name):
 
 def _require_negative_count(n_negatives, batch_size):
     """Checks ``n_negatives`` is an int in [1, batch_size - 1] (no upper bound if None)."""
-    if isinstance(n_negatives, bool) or not isinstance(n_negatives, int) or n_negatives < 1:
+    if isinstance(n_negatives, bool) or not isinstance(n_negatives, (int, np.integer)) or n_negatives < 1:
         raise ValueError(f"n_negatives must be None or an integer >= 1, got {n_negatives!r}.")
     if batch_size is not None and n_negatives > batch_size - 1:
         raise ValueError(f"n_negatives={n_negatives} but a batch of {batch_size} has only "
