@@ -18,7 +18,8 @@ The vocabulary, used by every chapter:
 - ``mlcourse.augment``: audio augmentations of log-mel batches (07, 08);
 - ``mlcourse.viz``, ``mlcourse.explorer``: plots and the embedding explorer;
 - ``mlcourse.distributed``: training on several processes (``torchrun``);
-- ``mlcourse.results``: each notebook's recorded headline results.
+- ``mlcourse.results``: each notebook's recorded headline results;
+- ``mlcourse.checks``, ``mlcourse.files``: argument checks and atomic writes, shared by all.
 
 The chapters, which compose the vocabulary for one notebook each:
 

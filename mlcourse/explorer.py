@@ -27,8 +27,6 @@ from __future__ import annotations
 import hashlib
 import html
 import io
-import os
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -42,6 +40,7 @@ import soundfile
 import traitlets
 
 from .data import CONCEPTS, SAMPLE_RATE
+from .files import atomic_file
 
 __all__ = ["COMPLETE", "EmbeddingExplorer", "ScatterMap", "project", "unit_square"]
 
@@ -133,16 +132,8 @@ def _read_cached_map(path: Path, n_points: int) -> np.ndarray | None:
 
 def _save_map(path: Path, xy: np.ndarray) -> None:
     """Write a map atomically: a crash mid-write leaves no half-written file behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.save(file, xy)
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; a shared cache must be readable
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as file:
+        np.save(file, xy)
 
 
 def _palette(n_classes: int) -> list[str]:

@@ -17,9 +17,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from .files import atomic_file
 
 RESULTS_ENV = "MLCOURSE_RESULTS"
 """Environment variable that overrides where results are stored."""
@@ -128,7 +129,7 @@ def _read(path: Path) -> dict[str, Value]:
 
 
 def _write_atomic(path: Path, data: dict[str, Value]) -> None:
-    """Write JSON to ``path`` through a temporary file and ``os.replace``.
+    """Write JSON to ``path`` atomically (:func:`mlcourse.files.atomic_file`).
 
     Readers never see a half-written file, and an interrupted write leaves the
     previous file intact.
@@ -137,18 +138,9 @@ def _write_atomic(path: Path, data: dict[str, Value]) -> None:
         path: The destination file; its folder is created if missing.
         data: The mapping to store.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, allow_nan=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, "w") as file:
+        json.dump(data, file, indent=2, allow_nan=False)
+        file.write("\n")
 
 
 def record(notebook: str, name: str, value: Any) -> None:

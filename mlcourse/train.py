@@ -24,9 +24,7 @@ Taught in notebooks/03_siamese_contrastive.ipynb
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -39,6 +37,7 @@ from tqdm.auto import tqdm
 from . import distributed
 from .checks import named_device, require_positive_int
 from .data.samplers import triplet_thirds
+from .files import atomic_file
 
 
 @dataclass
@@ -428,8 +427,6 @@ def save_checkpoint(path, model, loss_fn=None, optimizer=None, history=None, epo
 
     Taught in notebooks/03_siamese_contrastive.ipynb
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {
         "model": model.state_dict(),
         "loss": loss_fn.state_dict() if isinstance(loss_fn, torch.nn.Module) else {},
@@ -437,14 +434,8 @@ def save_checkpoint(path, model, loss_fn=None, optimizer=None, history=None, epo
         "history": asdict(history) if history is not None else {},
         "epoch": int(epoch),
     }
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(state, file)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as file:
+        torch.save(state, file)
 
 
 def load_checkpoint(path, model, loss_fn=None, optimizer=None):
