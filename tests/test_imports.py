@@ -94,3 +94,16 @@ def test_vocabulary_modules_never_import_a_chapter():
 def test_the_graph_sees_the_package():
     assert {"mlcourse.data.clips", "mlcourse.selfsup", "mlcourse.losses"} <= set(GRAPH)
     assert ("mlcourse.data.clips", True) in GRAPH["mlcourse.data.dataset"]
+
+
+def test_chapters_define_no_network_or_loss_module():
+    """Losses and models are vocabulary: a chapter composes them and defines none of its own."""
+    import importlib
+
+    import torch
+
+    for chapter in sorted(CHAPTERS):
+        module = importlib.import_module(chapter)
+        own = [name for name, value in vars(module).items()
+               if isinstance(value, type) and issubclass(value, torch.nn.Module) and value.__module__ == chapter]
+        assert not own, f"{chapter} defines {own}: move them to mlcourse.models or mlcourse.losses"
