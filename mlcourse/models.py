@@ -355,6 +355,7 @@ class ConceptMasks(nn.Module):
             number of concepts.
         learned: Train the masks rather than fixing them.
         noise: Standard deviation of the initial noise of learned masks (>= 0).
+        seed: Seeds that noise; None draws from torch's global generator.
 
     Raises:
         ValueError: If ``concepts`` is empty or repeats a name, ``embedding_dim`` is not
@@ -368,7 +369,7 @@ class ConceptMasks(nn.Module):
     Taught in notebooks/06_disentangled.ipynb
     """
 
-    def __init__(self, concepts, embedding_dim, learned=False, *, noise=0.1):
+    def __init__(self, concepts, embedding_dim, learned=False, *, noise=0.1, seed=None):
         super().__init__()
         self.concepts = _checked_concepts(concepts)
         self.embedding_dim, self.learned = int(embedding_dim), bool(learned)
@@ -387,7 +388,8 @@ class ConceptMasks(nn.Module):
         owner = torch.arange(self.embedding_dim) // max(self.block_size, 1)
         blocks = (owner[None, :] == torch.arange(n_concepts)[:, None]).float()
         if self.learned:
-            self.weights = nn.Parameter(blocks + noise * torch.randn_like(blocks))
+            generator = None if seed is None else torch.Generator().manual_seed(int(seed))
+            self.weights = nn.Parameter(blocks + noise * torch.randn(blocks.shape, generator=generator))
         else:
             self.register_buffer("fixed_masks", blocks)
 

@@ -384,3 +384,9 @@ def test_tracks_without_enough_spaced_clips_are_skipped(smoke):
 def test_track_batches_reject_bad_input(positions, args, message):
     with pytest.raises(ValueError, match=message):
         TrackBatches(np.arange(12) // 6, positions, *args)
+
+
+def test_learned_masks_are_seeded():
+    first = ConceptMasks(CONCEPTS, 16, learned=True, seed=7).masks()
+    assert torch.equal(first, ConceptMasks(CONCEPTS, 16, learned=True, seed=7).masks())
+    assert not torch.equal(first, ConceptMasks(CONCEPTS, 16, learned=True, seed=8).masks())

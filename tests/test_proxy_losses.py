@@ -323,3 +323,13 @@ def test_class_counts_may_be_numpy_integers():
     labels = np.array([0, 2, 1, 2])
     for loss in (ClassificationLoss(labels.max() + 1, np.int64(4)), ProxyNCALoss(labels.max() + 1, 4)):
         assert loss.class_vectors().shape == (3, 4)
+
+
+@pytest.mark.parametrize("make", [lambda **kw: ClassificationLoss(5, 8, **kw), lambda **kw: ProxyNCALoss(5, 8, **kw)])
+def test_class_vectors_are_seeded_by_seed_and_by_the_global_generator_without_one(make):
+    assert torch.equal(make(seed=3).class_vectors(), make(seed=3).class_vectors())
+    assert not torch.equal(make(seed=3).class_vectors(), make(seed=4).class_vectors())
+    torch.manual_seed(0)
+    first = make().class_vectors()
+    torch.manual_seed(0)
+    assert torch.equal(first, make().class_vectors())

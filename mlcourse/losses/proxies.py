@@ -252,6 +252,7 @@ class ClassificationLoss(torch.nn.Module):
         normalize: Whether to normalise embeddings and weights (and have no bias).
         temperature: > 0.
         multi_label: Whether labels are (B, C) multi-hot tags instead of (B,) class codes.
+        seed: Seeds the draw of the class vectors; None draws from torch's global generator.
 
     Attributes:
         weight: (C, D) parameter, drawn from a standard normal when normalised (the length
@@ -276,7 +277,7 @@ class ClassificationLoss(torch.nn.Module):
     """
 
     def __init__(self, n_classes, embedding_dim, normalize=True, temperature=0.05,
-                 multi_label=False):
+                 multi_label=False, *, seed=None):
         super().__init__()
         _require_sizes(n_classes, embedding_dim)
         _require_positive("temperature", temperature)
@@ -284,7 +285,7 @@ class ClassificationLoss(torch.nn.Module):
         self.temperature = temperature
         self.multi_label = bool(multi_label)
         scale = 1.0 if self.normalize else embedding_dim ** -0.5
-        self.weight = torch.nn.Parameter(torch.randn(n_classes, embedding_dim) * scale)
+        self.weight = torch.nn.Parameter(torch.randn(n_classes, embedding_dim, generator=_generator(seed)) * scale)
         self.bias = None if self.normalize else torch.nn.Parameter(torch.zeros(n_classes))
         self.last_stats = {}
 
@@ -361,6 +362,7 @@ class ProxyNCALoss(torch.nn.Module):
         embedding_dim: D >= 1.
         softmax_scale: s > 0.
         multi_label: Whether labels are (B, C) multi-hot tags instead of (B,) class codes.
+        seed: Seeds the draw of the class vectors; None draws from torch's global generator.
 
     Attributes:
         proxies: (C, D) parameter, drawn from a standard normal (its length does not matter).
@@ -378,13 +380,13 @@ class ProxyNCALoss(torch.nn.Module):
     Taught in notebooks/05_classification_and_proxies.ipynb
     """
 
-    def __init__(self, n_classes, embedding_dim, softmax_scale=1.0, multi_label=False):
+    def __init__(self, n_classes, embedding_dim, softmax_scale=1.0, multi_label=False, *, seed=None):
         super().__init__()
         _require_sizes(n_classes, embedding_dim)
         _require_positive("softmax_scale", softmax_scale)
         self.softmax_scale = softmax_scale
         self.multi_label = bool(multi_label)
-        self.proxies = torch.nn.Parameter(torch.randn(n_classes, embedding_dim))
+        self.proxies = torch.nn.Parameter(torch.randn(n_classes, embedding_dim, generator=_generator(seed)))
         self.last_stats = {}
 
     def logits(self, embeddings):
@@ -473,3 +475,8 @@ def _require_class_vectors(embeddings, vectors):
         raise ValueError(f"embeddings ({embeddings.dtype}, {embeddings.device}) and class "
                          f"vectors ({vectors.dtype}, {vectors.device}) differ: move one with "
                          ".to(the other).")
+
+
+def _generator(seed):
+    """A CPU generator seeded with ``seed``, or None (torch's global generator) for None."""
+    return None if seed is None else torch.Generator().manual_seed(int(seed))
