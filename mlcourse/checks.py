@@ -17,6 +17,14 @@ def require_positive_int(value, name):
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
+def seeded_generator(seed):
+    """A CPU ``torch.Generator`` seeded with ``seed``, or None (torch's global generator) for None.
+
+    For a random start with a ``seed=None`` argument: pass the result as ``generator=``.
+    """
+    return None if seed is None else torch.Generator().manual_seed(int(seed))
+
+
 def named_device(device):
     """The ``torch.device`` a user named, checked to exist on this machine.
 

@@ -46,6 +46,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .checks import seeded_generator
 from .data.features import N_CHROMA, N_FRAMES, N_MELS
 
 DEFAULT_WIDTHS = (16, 32, 64, 128)
@@ -388,8 +389,7 @@ class ConceptMasks(nn.Module):
         owner = torch.arange(self.embedding_dim) // max(self.block_size, 1)
         blocks = (owner[None, :] == torch.arange(n_concepts)[:, None]).float()
         if self.learned:
-            generator = None if seed is None else torch.Generator().manual_seed(int(seed))
-            self.weights = nn.Parameter(blocks + noise * torch.randn(blocks.shape, generator=generator))
+            self.weights = nn.Parameter(blocks + noise * torch.randn(blocks.shape, generator=seeded_generator(seed)))
         else:
             self.register_buffer("fixed_masks", blocks)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..checks import require_positive_int
+from ..checks import require_positive_int, seeded_generator
 from ..distances import _require_embeddings, pairwise_distances
 from ..miners import _as_labels
 from ._checks import _require_positive
@@ -285,7 +285,8 @@ class ClassificationLoss(torch.nn.Module):
         self.temperature = temperature
         self.multi_label = bool(multi_label)
         scale = 1.0 if self.normalize else embedding_dim ** -0.5
-        self.weight = torch.nn.Parameter(torch.randn(n_classes, embedding_dim, generator=_generator(seed)) * scale)
+        weight = torch.randn(n_classes, embedding_dim, generator=seeded_generator(seed))
+        self.weight = torch.nn.Parameter(weight * scale)
         self.bias = None if self.normalize else torch.nn.Parameter(torch.zeros(n_classes))
         self.last_stats = {}
 
@@ -386,7 +387,7 @@ class ProxyNCALoss(torch.nn.Module):
         _require_positive("softmax_scale", softmax_scale)
         self.softmax_scale = softmax_scale
         self.multi_label = bool(multi_label)
-        self.proxies = torch.nn.Parameter(torch.randn(n_classes, embedding_dim, generator=_generator(seed)))
+        self.proxies = torch.nn.Parameter(torch.randn(n_classes, embedding_dim, generator=seeded_generator(seed)))
         self.last_stats = {}
 
     def logits(self, embeddings):
@@ -475,8 +476,3 @@ def _require_class_vectors(embeddings, vectors):
         raise ValueError(f"embeddings ({embeddings.dtype}, {embeddings.device}) and class "
                          f"vectors ({vectors.dtype}, {vectors.device}) differ: move one with "
                          ".to(the other).")
-
-
-def _generator(seed):
-    """A CPU generator seeded with ``seed``, or None (torch's global generator) for None."""
-    return None if seed is None else torch.Generator().manual_seed(int(seed))

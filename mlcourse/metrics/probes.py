@@ -90,8 +90,9 @@ def _majority_vote(neighbour_classes):
 def linear_readout_r2(embeddings, values, groups, folds=5, alpha=10.0):
     """How much of a quantity a linear read-out of the embeddings recovers, on unseen groups.
 
-    The groups (pieces, say) are dealt into ``folds`` folds, the largest group first, each to
-    the fold with the fewest items so far (scikit-learn's ``GroupKFold``). For each fold, a
+    The groups (pieces, say) are dealt into ``folds`` folds, the largest group first (groups of
+    one size in sorted order), each to the fold with the fewest items so far: the rule of
+    scikit-learn's ``GroupKFold``, which may order groups of one size differently. For each fold, a
     ridge regression is fitted to the other folds: the embeddings standardised with those
     folds' means and standard deviations, the values centred on their mean, and the weights
     ``w = (X'X + alpha I)^-1 X'y``. It then predicts the held-out fold. The score is the
