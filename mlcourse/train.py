@@ -24,6 +24,7 @@ Taught in notebooks/03_siamese_contrastive.ipynb
 
 from __future__ import annotations
 
+import copy
 import random
 import time
 from contextlib import contextmanager
@@ -239,6 +240,26 @@ def train(model, loss_fn, features, labels, sampler, *, epochs=10, lr=1e-3, weig
     bar.close()
     model.eval()
     return history
+
+
+def train_copy(start, loss_fn, features, labels, sampler, **options):
+    """Train a copy of ``start`` and leave ``start`` as it is.
+
+    A comparison of methods trains every model from the same initial weights: each method
+    gets its own copy of one untrained network.
+
+    Args:
+        start: The ``torch.nn.Module`` every copy starts from (its weights and buffers).
+        loss_fn, features, labels, sampler: As in :func:`train`.
+        **options: Keyword arguments of :func:`train` (``epochs``, ``seed``, ``device``, ...).
+
+    Returns:
+        ``(model, history)``: the trained copy and its :class:`TrainingHistory`.
+
+    Taught in notebooks/04_triplet_mining.ipynb
+    """
+    model = copy.deepcopy(start)
+    return model, train(model, loss_fn, features, labels, sampler, **options)
 
 
 def _train_one_epoch(model, loss_fn, features, labels, sampler, optimizer, step, epoch, use_amp,

@@ -21,6 +21,7 @@ from mlcourse.train import (
     load_checkpoint,
     save_checkpoint,
     train,
+    train_copy,
 )
 
 SMALL = {"embedding_dim": 32, "widths": (8, 16, 32)}
@@ -78,6 +79,24 @@ def test_same_seed_same_model_other_seed_other_model(instrument_clips):
     for a, b, c in zip(first.parameters(), again.parameters(), other.parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert any(not torch.equal(a, c) for a, c in zip(first.parameters(), other.parameters()))
+
+
+def test_train_copy_trains_a_copy_and_leaves_the_start_as_it_was(instrument_clips):
+    features, codes = instrument_clips
+    torch.manual_seed(0)
+    start = EmbeddingNet(**SMALL)
+    before = {name: value.clone() for name, value in start.state_dict().items()}
+    options = dict(epochs=1, lr=3e-3, device="cpu", seed=0, progress=False)
+    sampler = ClassBalancedBatches(codes, 4, 4, batches_per_epoch=3, seed=0)
+    copied, history = train_copy(start, TripletMarginLoss(0.2, "all"), features, codes, sampler, **options)
+    by_hand = EmbeddingNet(**SMALL)
+    by_hand.load_state_dict(before)
+    expected = train(by_hand, TripletMarginLoss(0.2, "all"), features, codes, sampler, **options)
+    assert copied is not start and history.step_losses == expected.step_losses
+    for name, value in start.state_dict().items():
+        assert torch.equal(value, before[name]), name
+    for a, b in zip(copied.state_dict().values(), by_hand.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
 class CentreLoss(torch.nn.Module):
