@@ -185,7 +185,7 @@ def render_versions(count):
 def librosa_clip_features(clips):
     """``compute_clip_features``'s outputs, computed with librosa from one STFT of the batch.
 
-    The recipe is the one ``tests/test_data_features.py`` checks ours against; ``power_to_db``
+    The recipe is the one ``tests/data/test_features.py`` checks ours against; ``power_to_db``
     runs clip by clip, since its 80 dB floor is relative to the maximum of what it is given and
     ours is per clip.
 

@@ -14,7 +14,7 @@ from mlcourse.data import CLIP_SAMPLES, SAMPLE_RATE, compute_log_mel, import_aud
 
 from audio_collection import write_collection
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
