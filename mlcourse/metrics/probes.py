@@ -4,7 +4,8 @@
 * :func:`linear_readout_r2` asks how much of a quantity (a recording's noise level, say) a
   linear regression recovers from the embeddings, on groups it was not fitted to.
 
-Taught in notebooks/05_classification_and_proxies.ipynb and notebooks/08_self_supervised.ipynb
+Taught in notebooks/01_distances_and_lda.ipynb, notebooks/02_lmnn.ipynb,
+notebooks/05_classification_and_proxies.ipynb and notebooks/08_self_supervised.ipynb
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def knn_accuracy(
         ValueError: On bad embeddings or labels (as in :func:`recall_at_k`), only one of
             ``test_embeddings`` and ``test_labels``, or a k that is not in [1, N].
 
-    Taught in notebooks/05_classification_and_proxies.ipynb
+    Taught in notebooks/01_distances_and_lda.ipynb, notebooks/02_lmnn.ipynb and
+    notebooks/05_classification_and_proxies.ipynb
     """
     leave_one_out = test_embeddings is None
     if leave_one_out != (test_labels is None):
