@@ -12,6 +12,10 @@ distance after the map is a Mahalanobis distance before it:
   (a differently labelled point) by a margin. :func:`find_target_neighbors` and
   :func:`lmnn_loss` are its two ingredients, usable on their own.
 
+Two helpers for fitting: :func:`has_target_neighbors` marks the points LMNN can use (their
+class is larger than k), and :func:`fit_timed` fits any estimator, on a random sample of the
+data if asked, and times the fit.
+
 Both are scikit-learn transformers, so they fit in a pipeline:
 
     >>> from sklearn.pipeline import make_pipeline
@@ -24,6 +28,7 @@ LDA is taught in notebooks/01_distances_and_lda.ipynb, LMNN in notebooks/02_lmnn
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import numpy as np
@@ -40,7 +45,15 @@ from tqdm.auto import tqdm
 
 from .checks import named_device, require_positive_int
 
-__all__ = ["LDA", "LMNN", "class_covariances", "find_target_neighbors", "lmnn_loss"]
+__all__ = [
+    "LDA",
+    "LMNN",
+    "class_covariances",
+    "find_target_neighbors",
+    "fit_timed",
+    "has_target_neighbors",
+    "lmnn_loss",
+]
 
 BLOCK_BYTES = 64 * 2**20
 """Memory budget of one block of anchors in :func:`lmnn_loss`."""
@@ -698,6 +711,67 @@ def _lbfgs_iterations(optimizer):
     """How many iterations torch's L-BFGS has begun (it counts them on its one parameter)."""
     parameter = optimizer.param_groups[0]["params"][0]
     return int(optimizer.state[parameter].get("n_iter", 0))
+
+
+# --------------------------------------------------------------------------------------------
+# Fitting: which points LMNN can use, and how long a fit takes
+# --------------------------------------------------------------------------------------------
+
+
+def has_target_neighbors(y, n_neighbors=3):
+    """Which points LMNN can fit on: those whose class has more than ``n_neighbors`` points.
+
+    Each point needs ``n_neighbors`` target neighbours of its own class besides itself, so
+    :class:`LMNN` refuses a class of ``n_neighbors`` points or fewer. Fit on
+    ``X[mask], y[mask]`` to leave such classes out.
+
+    Args:
+        y: (N,) class labels (an array, a list or a pandas Series).
+        n_neighbors: k, the target neighbours per point.
+
+    Returns:
+        (N,) bool array, True for the points of the classes with ``n_neighbors + 1`` points
+        or more.
+
+    Example:
+        >>> has_target_neighbors(["a", "a", "b", "a"], n_neighbors=2)
+        array([ True,  True, False,  True])
+
+    Taught in notebooks/02_lmnn.ipynb
+    """
+    require_positive_int(n_neighbors, "n_neighbors")
+    _, class_index, sizes = np.unique(np.asarray(y), return_inverse=True, return_counts=True)
+    return sizes[class_index.reshape(-1)] > n_neighbors
+
+
+def fit_timed(model, X, y, *, max_samples=None, seed=0):
+    """Fit a scikit-learn estimator and measure the wall time of the fit.
+
+    Methods that compare every pair of points (scikit-learn's NCA holds N x N matrices) can
+    be given a random sample of the data instead of all of it.
+
+    Args:
+        model: An unfitted estimator with ``fit(X, y)``, e.g. :class:`LMNN`.
+        X: (N, D) array.
+        y: (N,) labels.
+        max_samples: Fit on at most this many points, drawn at random without replacement
+            (kept in their order); None fits on all of them.
+        seed: Seed of the draw (an int, for ``numpy.random.default_rng``).
+
+    Returns:
+        ``(model, seconds)``: the fitted estimator and the seconds its ``fit`` took.
+
+    Taught in notebooks/02_lmnn.ipynb
+    """
+    X, y = np.asarray(X), np.asarray(y)
+    if max_samples is not None:
+        require_positive_int(max_samples, "max_samples")
+        if len(X) > max_samples:
+            chosen = np.sort(np.random.default_rng(seed).choice(len(X), max_samples, replace=False))
+            X, y = X[chosen], y[chosen]
+    start = time.perf_counter()
+    model.fit(X, y)
+    return model, time.perf_counter() - start
 
 
 # --------------------------------------------------------------------------------------------

@@ -19,7 +19,15 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from mlcourse.linear import LDA, LMNN, _minimise_lmnn_loss, find_target_neighbors, lmnn_loss
+from mlcourse.linear import (
+    LDA,
+    LMNN,
+    _minimise_lmnn_loss,
+    find_target_neighbors,
+    fit_timed,
+    has_target_neighbors,
+    lmnn_loss,
+)
 
 LOADERS = {"iris": load_iris, "wine": load_wine, "digits": load_digits}
 
@@ -157,6 +165,46 @@ def test_find_target_neighbors_names_a_class_too_small():
     y = np.array(["a", "a", "a", "a", "b", "b", "b"])
     with pytest.raises(ValueError, match=r"class b has only 3 sample.*lower n_neighbors to 2"):
         find_target_neighbors(X, y, n_neighbors=3)
+
+
+
+@pytest.mark.parametrize("n_neighbors", [1, 2, 3, 5])
+def test_has_target_neighbors_marks_the_classes_larger_than_k(n_neighbors):
+    y = np.array(list("aaaabbbccddddddeffg"))
+    class_sizes = {label: list(y).count(label) for label in y}
+    expected = [class_sizes[label] > n_neighbors for label in y]
+    mask = has_target_neighbors(y, n_neighbors)
+    np.testing.assert_array_equal(mask, expected)
+    X = np.random.default_rng(0).standard_normal((len(y), 2))
+    assert find_target_neighbors(X[mask], y[mask], n_neighbors).shape == (mask.sum(), n_neighbors)
+
+
+class RecordingEstimator:
+    """Keeps what fit was given."""
+
+    def fit(self, X, y):
+        self.X_, self.y_ = X, y
+        return self
+
+
+def test_fit_timed_fits_on_everything_by_default_and_times_the_fit():
+    X, y = np.arange(20.0).reshape(10, 2), np.arange(10) % 2
+    model, seconds = fit_timed(RecordingEstimator(), X, y)
+    np.testing.assert_array_equal(model.X_, X)
+    np.testing.assert_array_equal(model.y_, y)
+    assert 0 <= seconds < 1
+
+
+def test_fit_timed_fits_on_a_seeded_sample_kept_in_order():
+    X, y = np.arange(40.0).reshape(20, 2), np.arange(20)
+    model, _ = fit_timed(RecordingEstimator(), X, y, max_samples=6, seed=3)
+    expected = np.sort(np.random.default_rng(3).choice(20, 6, replace=False))
+    np.testing.assert_array_equal(model.y_, expected)
+    np.testing.assert_array_equal(model.X_, X[expected])
+    again, _ = fit_timed(RecordingEstimator(), X, y, max_samples=6, seed=3)
+    np.testing.assert_array_equal(again.y_, model.y_)
+    everything, _ = fit_timed(RecordingEstimator(), X, y, max_samples=20)
+    np.testing.assert_array_equal(everything.y_, y)
 
 
 def lmnn_loss_by_loops(L, X, y, targets, margin, push_weight):
