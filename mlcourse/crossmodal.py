@@ -47,6 +47,7 @@ __all__ = [
     "dtw_distance",
     "dtw_distances",
     "embed_pairs",
+    "encoder_distances",
     "retrieval_table",
     "roll_chroma",
     "time_per_query",
@@ -142,6 +143,28 @@ def embed_pairs(model, logmel, rolls, batch_size=256):
 # --------------------------------------------------------------------------------------------
 # The baseline without learning: chroma sequences
 # --------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def encoder_distances(encoder, queries, gallery_embeddings):
+    """Search a gallery as a deployed system does: embed the queries, then one matrix product.
+
+    The gallery's embeddings are computed once, beforehand (an index); each query costs one
+    pass through its encoder and a dot product with every gallery item.
+
+    Args:
+        encoder: One encoder of a :class:`CrossModalNet` (``model.audio`` or ``model.score``),
+            on the CPU, with unit-length outputs.
+        queries: (Q, ...) inputs of that encoder.
+        gallery_embeddings: (N, D) unit-length embeddings of the other modality.
+
+    Returns:
+        (Q, N) numpy array of cosine distances, query ``i``'s partner in column ``i`` when the
+        gallery holds the queries' partners in order (ready for :func:`retrieval_table`).
+
+    Taught in notebooks/07_cross_modal.ipynb
+    """
+    return 1 - encoder(torch.as_tensor(queries)).numpy() @ np.asarray(gallery_embeddings).T
 
 
 def roll_chroma(rolls):

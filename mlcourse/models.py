@@ -87,7 +87,8 @@ class ConvBackbone(nn.Module):
         # convolution library works in; keeping weights and inputs so saves it converting both
         # at every call: training steps about 1.5 times as fast on a CPU. Same numbers.
         self.blocks = nn.Sequential(*blocks).to(memory_format=torch.channels_last)
-        self.output_size = int(widths[-1])
+        self.widths = tuple(int(w) for w in widths)
+        self.output_size = self.widths[-1]
 
     def forward(self, logmel):
         """Args: logmel: (B, 128, 130) tensor, any float dtype. Returns: (B, output_size)."""

@@ -53,6 +53,7 @@ from .data.features import CLIP_SECONDS, N_FRAMES, N_MELS
 
 __all__ = [
     "DANCE_GENRES",
+    "once_per_set",
     "FRAME_SECONDS",
     "TuneSet",
     "band_windows",
@@ -852,3 +853,31 @@ def plot_segmentation(tune_set, ssm, novelty, times, estimated_s, title="", thre
                   edgecolor="none")
     bottom.grid(alpha=0.3)
     return figure
+
+
+def once_per_set(features_of):
+    """Wrap ``features_of(windows)`` so that each set's windows are described only once.
+
+    :func:`evaluate_segmentation` describes a set's windows every time it segments the set;
+    with a network as the description (and several kernels or thresholds to compare), the
+    same embedding would be computed again and again.
+
+    Args:
+        features_of: ``features_of(windows) -> (W, F)`` array, e.g. an embedding.
+
+    Returns:
+        A function with the same call that remembers its results, keyed by the windows' shape
+        and bytes.
+
+    Taught in notebooks/09_applications.ipynb
+    """
+    cache = {}
+
+    def cached(windows):
+        key = (windows.shape, hash(windows.tobytes()))
+        if key not in cache:
+            cache[key] = np.asarray(features_of(windows))
+        return cache[key]
+
+    return cached
+

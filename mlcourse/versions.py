@@ -37,7 +37,9 @@ from .train import embed
 __all__ = [
     "ClipSubsetStep",
     "Versions",
+    "describe_version",
     "key_invariant_similarity",
+    "nearest_versions",
     "stack_versions",
     "version_map",
     "version_means",
@@ -196,3 +198,39 @@ def version_pair_distances(clip_net, versions: Versions, data) -> pd.DataFrame:
     return pd.DataFrame({"distance": 1 - np.sum(embeddings[first] * embeddings[second], axis=1),
                          "same piece": versions.pieces[first] == versions.pieces[second],
                          "same instrument": instrument[first] == instrument[second]})
+
+
+def nearest_versions(similarity, query, k=5):
+    """The ``k`` versions most similar to version ``query``, the query itself left out.
+
+    Args:
+        similarity: (V, V) version-by-version similarity, larger = more alike.
+        query: Row of the query version.
+        k: How many to return.
+
+    Returns:
+        (k,) int array of rows, most similar first (equal similarities in row order).
+
+    Taught in notebooks/09_applications.ipynb
+    """
+    scores = np.array(similarity[query], dtype=np.float64)
+    scores[query] = -np.inf
+    return np.argsort(-scores, kind="stable")[:k]
+
+
+def describe_version(meta, version_id):
+    """A version in a few words: its piece, its instrument family and its transposition.
+
+    Args:
+        meta: Clip metadata (``ClipDataset.meta``) with ``version_id``, ``piece_id``,
+            ``instrument`` and ``transpose`` columns.
+        version_id: The version to describe.
+
+    Returns:
+        A string such as ``"reel_012 (strings, +2)"``.
+
+    Taught in notebooks/09_applications.ipynb
+    """
+    row = meta[meta.version_id == version_id].iloc[0]
+    return f"{row.piece_id} ({row.instrument}, {row['transpose']:+d})"
+

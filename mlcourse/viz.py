@@ -11,11 +11,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .data.features import HOP_LENGTH, N_MELS, SAMPLE_RATE
+from .data.features import HOP_LENGTH, N_MELS, PITCH_CLASSES, SAMPLE_RATE
 from .explorer import EmbeddingExplorer
+from .metrics.triplets import triplet_kind_shares
 
 __all__ = ["EmbeddingExplorer", "plot_clip", "plot_count_table", "plot_label_counts", "plot_log_mels",
-           "plot_pair_distances", "plot_triplet_training", "show_log_mel", "show_piano_roll"]
+           "plot_pair_distances", "plot_triplet_gaps", "plot_triplet_training", "show_log_mel", "show_piano_roll"]
 
 
 def _frame_extent(n_frames: int) -> tuple[float, float]:
@@ -177,6 +178,36 @@ def plot_count_table(table: pd.DataFrame, title: str = ""):
     return figure
 
 
+
+def plot_triplet_gaps(gaps: np.ndarray, margin: float, title: str = "", ax=None):
+    """Histogram of triplet gaps ``d(a, n) - d(a, p)``, the hard, semi-hard and easy ranges shaded.
+
+    Args:
+        gaps: (T,) array of gaps, e.g. from :func:`mlcourse.miners.triplet_gaps`.
+        margin: The triplet loss's margin: gaps above it are easy, between 0 and it semi-hard,
+            at 0 or below hard (the legend gives each kind's share).
+        title: Axes title; the number of triplets is added to it.
+        ax: Axes to draw on; a new figure if None.
+
+    Returns:
+        The Axes.
+
+    Taught in notebooks/04_triplet_mining.ipynb
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.5))
+    gaps = np.asarray(gaps)
+    shares = triplet_kind_shares(gaps, margin)
+    low, high = min(gaps.min(), -0.05), max(gaps.max(), margin + 0.05)
+    ax.axvspan(low, 0, color="tab:red", alpha=0.12, label=f"hard {shares['hard']:.0%}")
+    ax.axvspan(0, margin, color="tab:orange", alpha=0.15, label=f"semi-hard {shares['semi-hard']:.0%}")
+    ax.axvspan(margin, high, color="tab:green", alpha=0.12, label=f"easy {shares['easy']:.0%}")
+    ax.hist(gaps, bins=100, range=(low, high), color="k", alpha=0.7)
+    ax.set(xlim=(low, high), xlabel="gap = d(a, n) - d(a, p)", ylabel="triplets",
+           title=f"{title}: {len(gaps):,} triplets")
+    ax.legend(loc="upper right")
+    return ax
+
 def plot_triplet_training(histories: dict, margin: float, baseline: float | None = None,
                           validation: str = "valid mAP", smooth: int = 10):
     """Three views of triplet training, one line per model: the loss, what it hides, what we want.
@@ -245,3 +276,105 @@ def plot_pair_distances(tables: dict, split_by: str = "same instrument"):
         left.legend(fontsize=8)
         right.legend(fontsize=8)
     return fig
+
+
+def show_alignment(audio_chroma: np.ndarray, score_chroma: np.ndarray, frame_costs: np.ndarray,
+                   path: np.ndarray, band: int):
+    """Two chroma sequences, their frame costs, DTW's best path and the band it may use.
+
+    Args:
+        audio_chroma, score_chroma: (12, T) and (12, U) chroma of the two sequences.
+        frame_costs: (T, U) cost of matching audio frame t with score frame u.
+        path: (L, 2) warping path, pairs (t, u), e.g. from ``librosa.sequence.dtw``.
+        band: Half-width of the band around the diagonal, in frames (drawn in red).
+
+    Returns:
+        The matplotlib Figure.
+
+    Taught in notebooks/07_cross_modal.ipynb
+    """
+    frame_seconds = HOP_LENGTH / SAMPLE_RATE
+    seconds = [0, audio_chroma.shape[1] * frame_seconds]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8), layout="constrained")
+    for ax, chroma, title in [(axes[0], audio_chroma, "audio chroma"),
+                              (axes[1], score_chroma, "score chroma (folded piano roll)")]:
+        ax.imshow(chroma, origin="lower", aspect="auto", cmap="magma", extent=seconds + [-0.5, 11.5])
+        ax.set(yticks=range(12), yticklabels=PITCH_CLASSES, xlabel="time (s)", title=title)
+    image = axes[2].imshow(frame_costs, origin="lower", cmap="viridis", extent=seconds * 2)
+    axes[2].plot(path[:, 1] * frame_seconds, path[:, 0] * frame_seconds, color="white", lw=1.5, label="warping path")
+    for offset in (-band, band):
+        axes[2].plot(np.array(seconds), np.array(seconds) + offset * frame_seconds, "r--", lw=1)
+    axes[2].set(xlim=seconds, ylim=seconds, xlabel="score frame (s)", ylabel="audio frame (s)",
+                title=f"frame costs, best path, band ±{band} frames (red)")
+    axes[2].legend(loc="lower right")
+    fig.colorbar(image, ax=axes[2], label="1 − cos")
+    return fig
+
+
+def plot_similarity_matrices(matrices: dict, groups: np.ndarray, title: str = ""):
+    """Similarity matrices side by side, items sorted by group, with lines between the groups.
+
+    Each matrix's colour scale spans its off-diagonal values (5th to 99th percentile), so
+    matrices on different scales compare by their pattern: bright blocks on the diagonal mean
+    that items of one group are alike.
+
+    Args:
+        matrices: ``{title: (M, M) similarity}``, every matrix over the same items.
+        groups: (M,) group of each item (e.g. the piece of each version), items of a group
+            next to each other.
+        title: Title of the figure.
+
+    Returns:
+        The matplotlib Figure.
+
+    Taught in notebooks/09_applications.ipynb
+    """
+    groups = np.asarray(groups)
+    names, starts = np.unique(groups, return_index=True)
+    order = np.argsort(starts)
+    names, starts = names[order], starts[order]
+    centres = [np.mean(np.flatnonzero(groups == name)) for name in names]
+    fig, axes = plt.subplots(1, len(matrices), figsize=(5 * len(matrices), 4.6), layout="constrained", squeeze=False)
+    for ax, (name, matrix) in zip(axes[0], matrices.items()):
+        off_diagonal = matrix[~np.eye(len(matrix), dtype=bool)]
+        image = ax.imshow(matrix, cmap="magma", interpolation="nearest",
+                          vmin=np.percentile(off_diagonal, 5), vmax=np.percentile(off_diagonal, 99))
+        for edge in starts[1:] - 0.5:
+            ax.axhline(edge, color="white", linewidth=0.8)
+            ax.axvline(edge, color="white", linewidth=0.8)
+        ax.set_xticks(centres, [])
+        ax.set_yticks(centres, names, fontsize=8)
+        ax.set_title(name)
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02, label="similarity")
+    fig.suptitle(title)
+    return fig
+
+
+def show_side_by_side(figures: list):
+    """Show finished figures in one row: each is drawn to pixels, then closed.
+
+    Args:
+        figures: matplotlib Figures, e.g. from :func:`mlcourse.segment.plot_segmentation`.
+
+    Returns:
+        The matplotlib Figure that holds them.
+
+    Taught in notebooks/09_applications.ipynb
+    """
+    images = []
+    for figure in figures:
+        figure.canvas.draw()
+        images.append(np.asarray(figure.canvas.buffer_rgba()))
+        plt.close(figure)
+    height, dpi = max(image.shape[0] for image in images), figures[0].dpi
+    total_width = sum(image.shape[1] for image in images)
+    row = plt.figure(figsize=(total_width / dpi, height / dpi), dpi=dpi)
+    left = 0.0
+    for image in images:
+        width = image.shape[1] / total_width
+        ax = row.add_axes((left, 1 - image.shape[0] / height, width, image.shape[0] / height))
+        ax.imshow(image, interpolation="none")
+        ax.axis("off")
+        left += width
+    return row
+

@@ -18,6 +18,7 @@ from mlcourse.crossmodal import (
     dtw_distance,
     dtw_distances,
     embed_pairs,
+    encoder_distances,
     retrieval_table,
     roll_chroma,
     time_per_query,
@@ -190,6 +191,16 @@ def test_cross_modal_net_embeds_both_modalities_with_their_own_weights():
     torch.testing.assert_close(net.embed_score(rolls.float()), score)
     audio_weights = {id(p) for p in net.audio.parameters()}
     assert not audio_weights & {id(p) for p in net.score.parameters()}
+
+
+def test_encoder_distances_are_the_cosine_distances_of_the_pairs_embeddings():
+    torch.manual_seed(0)
+    net = CrossModalNet(embedding_dim=16, widths=(4, 8)).eval()
+    logmel, rolls = torch.randn(5, 128, 130).numpy(), (torch.rand(5, 128, 130) > 0.9).numpy()
+    audio, score = embed_pairs(net, logmel, rolls)
+    expected = cdist(audio, score, metric="cosine")
+    np.testing.assert_allclose(encoder_distances(net.audio, logmel, score), expected, atol=1e-5)
+    np.testing.assert_allclose(encoder_distances(net.score, rolls, audio), expected.T, atol=1e-5)
 
 
 def test_cross_modal_step_checks_its_rolls():

@@ -10,9 +10,23 @@ from pytorch_metric_learning.distances import LpDistance
 from torch import nn
 
 from mlcourse.data.samplers import ConceptBalancedBatches, TrackBatches
-from mlcourse.disentangled import DisentangledLoss, TrackRegularizedLoss, label_matrix
+from mlcourse.disentangled import (
+    DISENTANGLED,
+    MODELS,
+    DisentangledLoss,
+    TrackRegularizedLoss,
+    build_model,
+    concept_recall,
+    label_matrix,
+    scorable_tags,
+    spaces_table,
+    step_seconds,
+    tag_score_matrix,
+    track_regularized_batches,
+    triplet_accuracy_table,
+)
 from mlcourse.losses import TripletMarginLoss
-from mlcourse.models import ConceptMasks
+from mlcourse.models import ConceptMasks, EmbeddingNet
 from mlcourse.train import train
 
 CONCEPTS = ["genre", "mood", "instrument", "era"]
@@ -390,3 +404,112 @@ def test_learned_masks_are_seeded():
     first = ConceptMasks(CONCEPTS, 16, learned=True, seed=7).masks()
     assert torch.equal(first, ConceptMasks(CONCEPTS, 16, learned=True, seed=7).masks())
     assert not torch.equal(first, ConceptMasks(CONCEPTS, 16, learned=True, seed=8).masks())
+
+
+# --------------------------------------------------------------------------------------------
+# The eight models of the chapter, and their evaluation
+# --------------------------------------------------------------------------------------------
+
+SMALL_NET = {"embedding_dim": 16, "widths": (4, 8)}
+
+
+def built(key, smoke, **options):
+    torch.manual_seed(0)
+    start = EmbeddingNet(**SMALL_NET).eval()
+    setup = dict(classes_per_batch=2, clips_per_class=6, batches_per_epoch=3, tracks_per_batch=2, seed=0)
+    return start, build_model(key, start, smoke, **{**setup, **options})
+
+
+@pytest.mark.parametrize("key", list(MODELS))
+def test_every_model_starts_from_the_start_network_with_the_labels_its_loss_reads(key, smoke):
+    start, (network, loss, labels, sampler) = built(key, smoke)
+    assert network is not start
+    for (name, value), expected in zip(network.state_dict().items(), start.state_dict().values()):
+        assert torch.equal(value, expected), name
+    assert network.normalize == (key != "class_raw")
+    n_tags = smoke.tags.shape[1]
+    expected_columns = {"triplet_track": 5, "proxy": n_tags, "class_raw": n_tags, "class": n_tags}.get(key, 4)
+    assert labels.shape == (len(smoke.meta), expected_columns)
+    sampler.set_epoch(0)
+    rows = next(iter(sampler))
+    embeddings = network(torch.tensor(smoke.logmel[rows]))
+    value = loss(embeddings.float(), torch.as_tensor(labels[rows]))
+    assert value.ndim == 0 and torch.isfinite(value)
+    is_disentangled = isinstance(getattr(loss, "concept_loss", loss), DisentangledLoss) and (
+        getattr(loss, "concept_loss", loss).masks is not None)
+    assert is_disentangled == (key in DISENTANGLED)
+
+
+def test_one_seed_gives_the_same_proxies_and_batches(smoke):
+    _, (_, first, _, first_sampler) = built("proxy_dis", smoke)
+    _, (_, again, _, again_sampler) = built("proxy_dis", smoke)
+    for a, b in zip(first.parameters(), again.parameters()):
+        assert torch.equal(a, b)
+    for sampler in (first_sampler, again_sampler):
+        sampler.set_epoch(1)
+    assert all(np.array_equal(a, b) for a, b in zip(first_sampler, again_sampler))
+    with pytest.raises(KeyError, match="unknown model"):
+        built("siamese", smoke)
+
+
+def test_track_regularized_batches_end_with_pairs_of_spaced_clips_of_one_track(smoke):
+    sampler = track_regularized_batches(smoke, 2, 6, tracks_per_batch=2, batches_per_epoch=3, seed=0)
+    tracks, positions = label_matrix(smoke, CONCEPTS, track=True)[:, -1], smoke.meta["clip"].to_numpy()
+    sampler.set_epoch(0)
+    for rows in sampler:
+        assert len(rows) == 2 * (6 - 2) + 4
+        pairs = rows[-4:].reshape(2, 2)
+        assert all(tracks[a] == tracks[b] and abs(positions[a] - positions[b]) >= 2 for a, b in pairs)
+        assert tracks[pairs[0, 0]] != tracks[pairs[1, 0]]
+
+
+def test_concept_recall_is_the_share_of_clips_whose_nearest_other_piece_clip_shares_the_label(smoke):
+    generator = torch.Generator().manual_seed(0)
+    embeddings = torch.nn.functional.normalize(torch.randn(len(smoke.meta), 8, generator=generator))
+    table = concept_recall(embeddings, smoke.meta, ks=(1,))
+    distances = 1 - embeddings.numpy() @ embeddings.numpy().T
+    pieces = smoke.meta.piece_id.to_numpy()
+    distances[pieces[:, None] == pieces[None, :]] = np.inf
+    nearest = distances.argmin(axis=1)
+    for concept in CONCEPTS:
+        labels = smoke.meta[concept].to_numpy()
+        assert table.loc[concept, 1] == pytest.approx(np.mean(labels[nearest] == labels))
+
+
+def test_tag_scores_are_cosines_to_class_vectors_or_block_centroids(smoke):
+    scored = scorable_tags(smoke)
+    for index, name in enumerate(smoke.tag_names):
+        concept, value = name.split(":", 1)
+        usable = smoke.tags[:, index].sum() > 0 and value in smoke.labels(concept)[1]
+        assert (index in scored) == usable
+    generator = torch.Generator().manual_seed(1)
+    test, train_ = torch.randn(5, 16, generator=generator), torch.randn(len(smoke.meta), 16, generator=generator)
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    _, (_, loss, _, _) = built("class", smoke)
+    expected = unit(test.numpy()) @ unit(loss.class_vectors().detach().numpy()).T
+    scores = tag_score_matrix("class", loss, test, None, smoke, scored)
+    np.testing.assert_allclose(scores, expected[:, scored], atol=1e-5)
+    scores = tag_score_matrix("triplet_dis", None, test, train_, smoke, scored)
+    for column, tag in enumerate(scored):
+        block = CONCEPTS.index(smoke.tag_names[tag].split(":")[0])
+        part = slice(4 * block, 4 * block + 4)
+        centroid = train_.numpy()[smoke.tags[:, tag] > 0, part].mean(axis=0)
+        np.testing.assert_allclose(scores[:, column], unit(test.numpy()[:, part]) @ unit(centroid[None])[0], atol=1e-5)
+
+
+def test_triplet_tables_stack_complete_spaces_before_sub_spaces():
+    embeddings = torch.randn(12, 8, generator=torch.Generator().manual_seed(2))
+    triplets = {"genre": (np.array([0, 1]), np.array([2, 3]), np.array([4, 5]))}
+    masks = {c: np.repeat(np.eye(4)[i], 2) for i, c in enumerate(CONCEPTS)}
+    with_masks = triplet_accuracy_table(embeddings, triplets, masks=masks)
+    plain = triplet_accuracy_table(embeddings, triplets)
+    assert list(with_masks.columns) == [*CONCEPTS, "overall"] and np.isnan(with_masks.loc["complete", "mood"])
+    assert triplet_accuracy_table(embeddings, {}).empty
+    table = spaces_table({"a": with_masks, "b": plain})
+    assert list(table.index) == [("complete", "a"), ("complete", "b"), ("subspace", "a")]
+
+
+def test_step_seconds_times_every_model(smoke):
+    models = {key: built(key, smoke)[1] for key in ("triplet", "class")}
+    seconds = step_seconds(models, smoke.logmel, rounds=2, device="cpu")
+    assert set(seconds) == {"triplet", "class"} and all(0 < s < 60 for s in seconds.values())

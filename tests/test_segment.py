@@ -333,3 +333,18 @@ def test_set_windows_stack_every_sets_described_windows():
         np.testing.assert_array_equal(positions[recordings == index], np.arange(len(expected)))
     with pytest.raises(ValueError, match="sets is empty"):
         sg.set_windows([])
+
+
+def test_once_per_set_describes_each_set_of_windows_once():
+    calls = []
+
+    def describe(windows):
+        calls.append(windows.shape)
+        return windows.reshape(len(windows), -1).mean(axis=1, keepdims=True)
+
+    cached = sg.once_per_set(describe)
+    first, second = np.zeros((3, 2, 4)), np.ones((3, 2, 4))
+    np.testing.assert_array_equal(cached(first), describe(first))
+    for windows in (first, second, first.copy(), second):
+        np.testing.assert_array_equal(cached(windows), describe(windows))
+    assert len(calls) == 2 + 4 + 1       # the four direct calls, and one cached call per distinct set

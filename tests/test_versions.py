@@ -9,7 +9,15 @@ from sklearn.metrics import average_precision_score
 
 from mlcourse.models import ChromaNet, RecordingNet
 from mlcourse.train import embed
-from mlcourse.versions import ClipSubsetStep, key_invariant_similarity, stack_versions, version_map, version_means
+from mlcourse.versions import (
+    ClipSubsetStep,
+    describe_version,
+    key_invariant_similarity,
+    nearest_versions,
+    stack_versions,
+    version_map,
+    version_means,
+)
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +118,16 @@ def test_version_pair_distances_by_brute_force(smoke_test):
     assert pairs["same piece"].tolist() == [e[1] for e in expected]
     assert pairs["same instrument"].tolist() == [e[2] for e in expected]
 
+
+
+def test_nearest_versions_rank_by_similarity_without_the_query():
+    similarity = np.array([[1.0, 0.2, 0.9, 0.2], [0.2, 1.0, 0.1, 0.3], [0.9, 0.1, 1.0, 0.5], [0.2, 0.3, 0.5, 1.0]])
+    assert nearest_versions(similarity, 0, k=3).tolist() == [2, 1, 3]     # equal scores in row order
+    assert nearest_versions(similarity, 3, k=2).tolist() == [2, 1]
+    assert similarity[0, 0] == 1.0                                         # the input is left as it was
+
+
+def test_describe_version_names_piece_instrument_and_transposition(smoke_test):
+    meta = smoke_test.meta
+    row = meta.iloc[0]
+    assert describe_version(meta, row.version_id) == f"{row.piece_id} ({row.instrument}, {int(row['transpose']):+d})"

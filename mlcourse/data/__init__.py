@@ -13,8 +13,7 @@ from .build import CONCEPTS, SIZES, build_dataset, cache_root, recipe_dir
 from .clips import ClipDataset
 from .collections import import_audio_folder, load_audio_folder, load_collection
 from .dataset import load_dataset
-from .features import (CLIP_SAMPLES, HOP_LENGTH, N_FRAMES, N_MELS, SAMPLE_RATE, compute_log_mel,
-                       compute_piano_roll)
+from .features import CLIP_SAMPLES, HOP_LENGTH, N_FRAMES, N_MELS, SAMPLE_RATE, compute_log_mel, compute_piano_roll
 
 __all__ = [
     "CLIP_SAMPLES", "CONCEPTS", "ClipDataset", "HOP_LENGTH", "N_FRAMES", "N_MELS", "SAMPLE_RATE",

@@ -9,6 +9,7 @@ from .recipe import RECIPE_SEED, write_recipe
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``python -m mlcourse.data`` with ``argv`` (default: the command line); return the exit code."""
     parser = argparse.ArgumentParser(prog="python -m mlcourse.data", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     recipe = commands.add_parser("recipe", help="select works from the music21 corpus and write the recipe in data/")

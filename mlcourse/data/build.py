@@ -22,8 +22,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .features import (CLIP_SECONDS, N_CHROMA, N_FRAMES, N_MELS, N_PITCHES, SUMMARY_NAMES,
-                       compute_clip_features, compute_piano_roll, cut_clips)
+from .features import (
+    CLIP_SECONDS,
+    N_CHROMA,
+    N_FRAMES,
+    N_MELS,
+    N_PITCHES,
+    SUMMARY_NAMES,
+    compute_clip_features,
+    compute_piano_roll,
+    cut_clips,
+)
 from .recipe import read_midi
 from .render import INSTRUMENT_FAMILIES, family_of_program, render_version
 
@@ -198,9 +207,12 @@ def read_manifest(folder: Path) -> dict | None:
 
 @contextmanager
 def replacing(target: Path):
-    """Write a folder atomically: yields an empty partial folder beside `target`, which replaces
-    `target` whole when the block ends, and is removed if it fails or is interrupted (partial
-    folders left by a killed process are removed on the next write)."""
+    """Write a folder atomically.
+
+    Yields an empty partial folder beside `target`, which replaces `target` whole when the block
+    ends, and is removed if it fails or is interrupted (partial folders left by a killed process
+    are removed on the next write).
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     for stale in target.parent.glob(f".{target.name}.partial-*"):
         shutil.rmtree(stale, ignore_errors=True)

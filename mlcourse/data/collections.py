@@ -19,8 +19,16 @@ from tqdm.auto import tqdm
 
 from .build import MANIFEST, cache_root, read_manifest, replacing
 from .clips import ClipDataset, check_split
-from .features import (CLIP_SAMPLES, N_CHROMA, N_FRAMES, N_MELS, SAMPLE_RATE, SUMMARY_NAMES,
-                       compute_clip_features, cut_clips)
+from .features import (
+    CLIP_SAMPLES,
+    N_CHROMA,
+    N_FRAMES,
+    N_MELS,
+    SAMPLE_RATE,
+    SUMMARY_NAMES,
+    compute_clip_features,
+    cut_clips,
+)
 
 SPLIT_FRACTIONS = {"train": 0.7, "valid": 0.15, "test": 0.15}
 COLLECTION_FORMAT = "1"
@@ -33,8 +41,10 @@ def collection_dir(source) -> Path:
 
 
 def assign_splits(table: pd.DataFrame, by: str, stratify: str, seed: int = 0) -> pd.Series:
-    """Train / valid / test for each row, drawn per group (`by`: all clips of a group share a split)
-    and within each class of `stratify`, in the proportions of SPLIT_FRACTIONS."""
+    """Train / valid / test for each row, drawn per group and within each class of `stratify`.
+
+    All clips of a group (`by`) share a split; the splits have the proportions of SPLIT_FRACTIONS.
+    """
     rng = np.random.default_rng(seed)
     groups = table.drop_duplicates(by)[[by, stratify]]
     split_of = {}

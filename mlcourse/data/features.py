@@ -156,7 +156,7 @@ SUMMARY_NAMES = ([f"mfcc{i}_mean" for i in range(N_MFCC)] + [f"mfcc{i}_std" for 
 
 @lru_cache(maxsize=None)
 def _chroma_filterbank() -> np.ndarray:
-    """librosa's chroma filterbank: (12, 1025) float32, rows C, C#, ..., B, tuned to A = 440 Hz."""
+    """Librosa's chroma filterbank: (12, 1025) float32, rows C, C#, ..., B, tuned to A = 440 Hz."""
     import librosa
 
     return librosa.filters.chroma(sr=SAMPLE_RATE, n_fft=N_FFT).astype(np.float32)

@@ -72,7 +72,10 @@ def list_candidates() -> dict[str, list[tuple[str, int | None]]]:
     the Essen collection's Chinese and European books, interleaved so both regions are sampled.
     """
     root = corpus_root()
-    relative = lambda p: p.relative_to(root).as_posix()
+
+    def relative(path):
+        return path.relative_to(root).as_posix()
+
     candidates = {
         "chorale": [(relative(p), None) for p in sorted((root / "bach").glob("bwv*.mxl"))],
         "mass": [(relative(p), None) for p in sorted((root / "palestrina").glob("*.krn"))],

@@ -17,6 +17,8 @@ and many of different ones. The samplers here build batches on purpose:
   make their own positives, e.g. two augmented views of each clip);
 - :class:`AdjacentPairBatches` draws clips and the clip that follows each in its recording:
   adjacency as the only supervision;
+- :class:`ConcatBatches` joins the batches of several samplers into one (e.g. P x K concept
+  batches plus a few track pairs, for track regularization);
 - :class:`NearFarTripletBatches` draws triplets of windows of one recording: a window, one
   near it (positive) and one far from it (negative), as McCallum (2019) learns features for
   segmentation without labels.
@@ -381,6 +383,38 @@ class TrackBatches(_EpochSampler):
             chosen.append(members[pick])
             earliest = positions[pick] + self.min_gap
         return np.asarray(chosen)
+
+
+class ConcatBatches:
+    """Batches made of one batch of each sampler, concatenated.
+
+    ``ConcatBatches(concept_batches, track_batches)`` gives batches whose first rows come from
+    the first sampler and the rest from the second: a loss that needs two kinds of positives
+    in one batch (concepts and tracks, for track regularization) gets both.
+
+    Args:
+        *samplers: Samplers as in this module; ``set_epoch`` is passed on to each, and an epoch
+            has as many batches as the shortest of them.
+
+    Taught in notebooks/06_disentangled.ipynb
+    """
+
+    def __init__(self, *samplers):
+        if not samplers:
+            raise ValueError("ConcatBatches needs at least one sampler")
+        self.samplers = samplers
+
+    def set_epoch(self, epoch):
+        """Choose the epoch of every sampler."""
+        for sampler in self.samplers:
+            sampler.set_epoch(epoch)
+
+    def __len__(self):
+        return min(len(sampler) for sampler in self.samplers)
+
+    def __iter__(self):
+        for batches in zip(*self.samplers):
+            yield np.concatenate(batches)
 
 
 class RandomBatches(_EpochSampler):

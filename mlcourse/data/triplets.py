@@ -91,14 +91,14 @@ def sample_concept_triplets(meta, concept, n_triplets, seed=0, controlled=False,
 
 
 def sample_all_concept_triplets(meta, n_per_concept, seed=0, controlled=False,
-                                concepts=CONCEPTS):
+                                concepts=CONCEPTS, controls=None):
     """Draw triplets of every concept.
 
     A concept no clip can anchor a triplet of is left out with a warning rather than stopping
     the others. It happens with ``controlled=True`` when another concept fixes this one: in the
     course's dataset each genre belongs to one era, so no era negative can share the anchor's
-    genre; ``sample_concept_triplets(meta, "era", n, controlled=True, concepts=["mood",
-    "instrument", "era"])`` controls era triplets for mood and instrument only.
+    genre; ``controls={"era": ["mood", "instrument"]}`` controls era triplets for mood and
+    instrument only.
 
     Args:
         meta: pandas DataFrame of the held-out clips, as in :func:`sample_concept_triplets`.
@@ -106,24 +106,34 @@ def sample_all_concept_triplets(meta, n_per_concept, seed=0, controlled=False,
         seed: Seed; each concept draws from its own stream derived from it.
         controlled: Whether the triplets are controlled (see :func:`sample_concept_triplets`).
         concepts: The concepts to draw triplets of, and to control for.
+        controls: ``{concept: [other concepts]}``: the concepts a controlled triplet of
+            ``concept`` holds fixed, where it cannot be all the others, e.g.
+            ``{"era": ["mood", "instrument"]}`` in the course's dataset. A concept not named
+            here is controlled for every other concept.
 
     Returns:
         ``{concept: (anchors, positives, negatives)}`` in the order of ``concepts``, ready for
         :func:`mlcourse.metrics.concept_triplet_accuracy`.
 
     Raises:
-        ValueError: As :func:`sample_concept_triplets`, or if no concept has a triplet.
+        ValueError: As :func:`sample_concept_triplets`, if no concept has a triplet, or if
+            ``controls`` names a concept that is not in ``concepts``.
 
     Warns:
         UserWarning: For each concept left out, and each with fewer triplets than asked for.
 
     Taught in notebooks/06_disentangled.ipynb
     """
+    controls = controls or {}
+    unknown = {c for concept, held in controls.items() for c in [concept, *held]} - set(concepts)
+    if unknown:
+        raise ValueError(f"controls names concepts that are not in concepts: {sorted(unknown)}")
     triplets = {}
     for position, concept in enumerate(concepts):
+        held = [c for c in concepts if c == concept or c in controls.get(concept, concepts)]
         try:
             triplets[concept] = sample_concept_triplets(
-                meta, concept, n_per_concept, [seed, position], controlled, concepts
+                meta, concept, n_per_concept, [seed, position], controlled, held
             )
         except NoTripletsError as error:
             warnings.warn(f"{concept} is left out: {error}", stacklevel=2)
@@ -152,8 +162,9 @@ class _Candidates:
         )
 
     def draw(self, rng, anchors, within, same_label):
-        """For each anchor, a clip of its ``within`` group from another piece whose label is the
-        anchor's (``same_label``) or not. Every anchor must have such a clip.
+        """For each anchor, a clip of its ``within`` group from another piece.
+
+        The clip's label is the anchor's (``same_label``) or not. Every anchor must have such a clip.
 
         Draws uniformly from the group and redraws the clips that break a rule, so each valid
         clip is equally likely; only the redrawn anchors are drawn again each round.

@@ -8,9 +8,12 @@ metric here starts from a nearest-neighbour search:
   class among their k nearest neighbours, the headline number of deep metric learning papers
   (Song et al., 2016; Lee et al., ISMIR 2020).
 * :func:`mean_average_precision` (mAP) scores the whole ranking of the gallery, not just its top.
-* :func:`knn_accuracy` classifies each query by a majority vote of its k nearest neighbours.
+* :func:`knn_accuracy` classifies each query by a majority vote of its k nearest neighbours;
+  :func:`nearest_prototype_accuracy` by the nearest class mean.
+* :func:`pair_distances` gives the distances of similar and of dissimilar pairs, to compare.
 * :func:`triplet_accuracy` is the fraction of (anchor, positive, negative) triplets that the
-  embedding orders correctly, which is what a triplet loss trains for.
+  embedding orders correctly, which is what a triplet loss trains for, and
+  :func:`triplet_kind_shares` the shares of easy, semi-hard and hard triplets.
 
 The evaluation of Lee et al. (ISMIR 2020) adds tagging and per-concept metrics:
 
@@ -28,25 +31,28 @@ are scored by the partner's rank: :func:`match_ranks`, :func:`mean_reciprocal_ra
 embedding is measured by :func:`knn_accuracy` and :func:`linear_readout_r2`.
 
 One module per family: ``neighbors`` (the blockwise search every metric starts from, and the
-input checks they share), ``retrieval``, ``probes``, ``triplets``, ``tagging`` and
+input checks they share), ``retrieval``, ``probes``, ``pairs``, ``triplets``, ``tagging`` and
 ``matching``. Everything is imported here, so ``from mlcourse.metrics import recall_at_k``
 works whichever module holds it.
 
-Taught in notebooks/03_siamese_contrastive.ipynb to notebooks/09_applications.ipynb
+Taught in notebooks/01_distances_and_lda.ipynb to notebooks/09_applications.ipynb
 """
 
 from .matching import match_ranks, match_ranks_from_distances, mean_reciprocal_rank, recall_at_ranks, retrieval_table
 from .neighbors import BLOCK_BYTES, DISTANCES, nearest_neighbors
-from .probes import knn_accuracy, linear_readout_r2
-from .retrieval import mean_average_precision, recall_at_k
+from .pairs import pair_distances
+from .probes import knn_accuracy, linear_readout_r2, nearest_prototype_accuracy
+from .retrieval import chance_recall_at_1, group_spread, mean_average_precision, recall_at_k
 from .tagging import class_centroids, per_tag_auc, tag_auc, tag_scores
-from .triplets import concept_triplet_accuracy, triplet_accuracy
+from .triplets import concept_triplet_accuracy, triplet_accuracy, triplet_kind_shares
 
 __all__ = [
     "BLOCK_BYTES",
     "DISTANCES",
+    "chance_recall_at_1",
     "class_centroids",
     "concept_triplet_accuracy",
+    "group_spread",
     "knn_accuracy",
     "linear_readout_r2",
     "match_ranks",
@@ -54,6 +60,8 @@ __all__ = [
     "mean_average_precision",
     "mean_reciprocal_rank",
     "nearest_neighbors",
+    "nearest_prototype_accuracy",
+    "pair_distances",
     "per_tag_auc",
     "recall_at_k",
     "recall_at_ranks",
@@ -61,4 +69,5 @@ __all__ = [
     "tag_auc",
     "tag_scores",
     "triplet_accuracy",
+    "triplet_kind_shares",
 ]

@@ -4,6 +4,9 @@
   class among their k nearest neighbours, the headline number of deep metric learning papers
   (Song et al., 2016; Lee et al., ISMIR 2020).
 * :func:`mean_average_precision` (mAP) scores the whole ranking of the gallery, not just its top.
+* :func:`chance_recall_at_1` is the R@1 of a random neighbour: the level R@1 must beat.
+* :func:`group_spread` compares distances within groups (e.g. clips of one recording) with
+  distances between groups.
 
 Taught in notebooks/03_siamese_contrastive.ipynb and notebooks/09_applications.ipynb
 """
@@ -196,6 +199,61 @@ def _average_precisions(scores, relevant_scores):
     n_relevant = is_relevant.sum(dim=1)
     has_relevant = n_relevant > 0
     return precisions.sum(dim=1)[has_relevant] / n_relevant[has_relevant]
+
+
+def chance_recall_at_1(labels, groups=None):
+    """The R@1 of a random neighbour: what R@1 is when the embedding knows nothing.
+
+    For each query, the share of its candidate neighbours (every other item, or every item of
+    another group) that share its label, averaged over the queries. A query without a
+    candidate counts as a miss, as in :func:`recall_at_k`.
+
+    Args:
+        labels: (N,) labels.
+        groups: Optional (N,) group ids (e.g. pieces); candidates are then the items of other
+            groups, as with ``recall_at_k(..., groups=groups)``.
+
+    Returns:
+        A float in [0, 1].
+
+    Taught in notebooks/06_disentangled.ipynb
+    """
+    labels = np.asarray(labels)
+    groups = np.arange(len(labels)) if groups is None else np.asarray(groups)
+    if labels.ndim != 1 or groups.shape != labels.shape:
+        raise ValueError(f"labels and groups must be (N,) arrays of one length, got {labels.shape}, {groups.shape}")
+    candidate = groups[:, None] != groups[None, :]
+    same_label = (labels[:, None] == labels[None, :]) & candidate
+    candidates = candidate.sum(axis=1)
+    shares = np.divide(same_label.sum(axis=1), candidates, out=np.zeros(len(labels)), where=candidates > 0)
+    return float(shares.mean())
+
+
+def group_spread(embeddings, groups):
+    """How tight groups are: mean cosine distance within a group over that between groups.
+
+    Below 1, the items of a group (e.g. the clips of one recording) sit closer to each other
+    than to items of other groups; 1 means the embedding ignores the groups.
+
+    Args:
+        embeddings: (N, D) array or tensor.
+        groups: (N,) group ids; at least one group must have two items.
+
+    Returns:
+        A float.
+
+    Taught in notebooks/06_disentangled.ipynb
+    """
+    unit = torch.nn.functional.normalize(torch.as_tensor(embeddings, dtype=torch.float64), dim=1)
+    distances = (1 - unit @ unit.T).numpy()
+    codes = np.unique(np.asarray(groups), return_inverse=True)[1].reshape(-1)
+    if len(codes) != len(distances):
+        raise ValueError(f"groups has {len(codes)} entries for {len(distances)} embeddings")
+    same = codes[:, None] == codes[None, :]
+    np.fill_diagonal(same, False)
+    if not same.any():
+        raise ValueError("group_spread needs a group with at least two items")
+    return float(distances[same].mean() / distances[codes[:, None] != codes[None, :]].mean())
 
 
 def _sort_rows(scores):

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlcourse.data.samplers import ClassBalancedBatches, PairBatches, TripletBatches, pair_halves, triplet_thirds
+from mlcourse.data.samplers import (
+    ClassBalancedBatches,
+    ConcatBatches,
+    PairBatches,
+    RandomBatches,
+    TripletBatches,
+    pair_halves,
+    triplet_thirds,
+)
 
 LABELS = np.repeat(np.array(["a", "b", "c", "d", "e", "f"]), [2, 3, 5, 8, 13, 1])
 
@@ -123,3 +131,21 @@ def test_near_far_triplets_explain_bad_arguments(kwargs, message):
         NearFarTripletBatches(recordings, positions, 8, **kwargs)
     with pytest.raises(ValueError, match="not 0 .. 19"):
         NearFarTripletBatches(recordings, positions * 2, 8, near=1, far=3)
+
+
+def test_concat_batches_joins_one_batch_of_each_sampler_epoch_by_epoch():
+    labels = np.repeat(np.arange(5), 6)
+    first, second = ClassBalancedBatches(labels, 2, 3, batches_per_epoch=4, seed=1), RandomBatches(30, 5, 6, seed=2)
+    joined = ConcatBatches(ClassBalancedBatches(labels, 2, 3, batches_per_epoch=4, seed=1),
+                           RandomBatches(30, 5, 6, seed=2))
+    assert len(joined) == 4
+    for epoch in (0, 3):
+        for sampler in (first, second, joined):
+            sampler.set_epoch(epoch)
+        expected = [np.concatenate([a, b]) for a, b in zip(first, second)]
+        batches = list(joined)
+        assert len(batches) == 4
+        for batch, wanted in zip(batches, expected):
+            np.testing.assert_array_equal(batch, wanted)
+    with pytest.raises(ValueError, match="at least one sampler"):
+        ConcatBatches()

@@ -117,6 +117,21 @@ def test_sample_all_concept_triplets(meta):
     assert list(controlled) == ["genre", "mood", "instrument"]
 
 
+def test_controls_name_what_a_controlled_triplet_holds_fixed(meta):
+    held = {"era": ["mood", "instrument"]}
+    triplets = sample_all_concept_triplets(meta, 40, seed=3, controlled=True, controls=held)
+    assert list(triplets) == CONCEPTS
+    by_hand = sample_concept_triplets(meta, "era", 40, [3, CONCEPTS.index("era")], controlled=True,
+                                      concepts=["mood", "instrument", "era"])
+    for drawn, expected in zip(triplets["era"], by_hand):
+        np.testing.assert_array_equal(drawn, expected)
+    check_rules(meta, "era", triplets["era"], controlled=True, concepts=["mood", "instrument", "era"])
+    for concept in ["genre", "mood", "instrument"]:
+        check_rules(meta, concept, triplets[concept], controlled=True)
+    with pytest.raises(ValueError, match="tempo"):
+        sample_all_concept_triplets(meta, 40, controlled=True, controls={"era": ["tempo"]})
+
+
 @pytest.mark.parametrize("n_triplets", [0, -3, 2.5, True])
 def test_bad_counts_raise(meta, n_triplets):
     with pytest.raises(ValueError, match="n_triplets must be a positive integer"):
