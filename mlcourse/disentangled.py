@@ -218,7 +218,7 @@ def concept_recall(embeddings, meta, distance="cosine", ks=(1, 2, 4, 8)):
     Args:
         embeddings: (N, D) embeddings of the clips of ``meta``, in its order.
         meta: The clips' metadata (``ClipDataset.meta``): a column per concept and ``piece_id``.
-        distance: ``"cosine"`` or ``"euclidean"``.
+        distance: One of :data:`mlcourse.distances.DISTANCES`.
         ks: The k of R@k.
 
     Returns:

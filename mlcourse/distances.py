@@ -1,8 +1,14 @@
-"""Distances between embeddings, for the losses: one matrix per batch, a gradient everywhere.
+"""The course's distances between embeddings: one set, one rule for a vector without a direction.
 
-* :func:`pairwise_distances`: the (B, B) or (B, C) distance matrix of a batch, in Euclidean,
-  squared Euclidean or cosine distance, with a finite gradient everywhere (also between
-  identical embeddings, where the Euclidean distance itself has none).
+* :data:`DISTANCES`: Euclidean, squared Euclidean and cosine distance. The losses, the metrics
+  and the explorer all take ``distance=`` one of these.
+* :func:`unit_rows`: each row scaled to unit length, for the cosine distance. An all-zero row
+  has no direction; it stays zero, so its cosine with anything is 0 and its cosine distance is
+  1 from everything (a silent frame is equally far from every chord). Everything in the course
+  that takes a cosine follows this rule.
+* :func:`pairwise_distances`: the (B, B) or (B, C) distance matrix of a batch, for the losses,
+  with a finite gradient everywhere (also between identical embeddings, where the Euclidean
+  distance itself has none).
 
 Taught in notebooks/03_siamese_contrastive.ipynb
 """
@@ -12,10 +18,29 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["DISTANCES", "pairwise_distances"]
+__all__ = ["DISTANCES", "pairwise_distances", "unit_rows"]
 
 DISTANCES = ("euclidean", "squared", "cosine")
 """The distances of :func:`pairwise_distances`: Euclidean, squared Euclidean, 1 - cosine."""
+
+
+def unit_rows(x):
+    """Each row of ``x`` divided by its length; an all-zero row stays zero.
+
+    Args:
+        x: (N, D) float tensor.
+
+    Returns:
+        (N, D) tensor, differentiable (as ``torch.nn.functional.normalize``).
+
+    Example:
+        >>> unit_rows(torch.tensor([[3.0, 4.0], [0.0, 0.0]]))
+        tensor([[0.6000, 0.8000],
+                [0.0000, 0.0000]])
+
+    Taught in notebooks/03_siamese_contrastive.ipynb
+    """
+    return F.normalize(x, dim=1)
 
 
 def pairwise_distances(x, y=None, distance="euclidean"):
@@ -83,7 +108,7 @@ def _squared_distances(x, y, smallest):
 
 def _cosine_distances(x, y):
     """``1 - cos(x_i, y_j)``, clamped to [0, 2] (rounding can step past the ends)."""
-    similarities = F.normalize(x, dim=1) @ F.normalize(y, dim=1).T
+    similarities = unit_rows(x) @ unit_rows(y).T
     return (1.0 - similarities).clamp(0.0, 2.0)
 
 

@@ -40,6 +40,7 @@ import soundfile
 import traitlets
 
 from .data import CONCEPTS, SAMPLE_RATE
+from .distances import DISTANCES
 from .files import atomic_file
 
 __all__ = ["COMPLETE", "EmbeddingExplorer", "ScatterMap", "project", "unit_square"]
@@ -47,7 +48,7 @@ __all__ = ["COMPLETE", "EmbeddingExplorer", "ScatterMap", "project", "unit_squar
 COMPLETE = "complete"  # the name of the whole embedding among the spaces
 PADDING = 12  # pixels between the canvas edge and the outermost point (as in explorer.js)
 METHODS = ("umap", "pca")
-DISTANCES = ("euclidean", "cosine")
+UMAP_METRICS = {"euclidean": "euclidean", "squared": "sqeuclidean", "cosine": "cosine"}  # umap-learn's names
 
 # Maps already computed in this Python process, by cache key (see `projection_key`).
 _MAPS: dict[str, np.ndarray] = {}
@@ -101,7 +102,7 @@ def project(points: np.ndarray, method: str = "umap", distance: str = "euclidean
         raise ImportError("the explorer's map needs umap-learn: pip install umap-learn "
                           "(or pass method='pca')") from error
     n_neighbors = min(15, len(points) - 1)
-    reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, metric=distance, random_state=seed,
+    reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, metric=UMAP_METRICS[distance], random_state=seed,
                         init="spectral" if len(points) > 2 * n_neighbors else "random")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*n_jobs value .* overridden.*")
@@ -217,7 +218,7 @@ class EmbeddingExplorer(widgets.VBox):
         subspaces: sub-space name -> the dimensions it owns: their indices, a slice, or a mask of
             length D (boolean, or weights: the dimensions with a non-zero weight).
         color_by: the concept to colour by first (default: the first column of `labels`).
-        distance: 'euclidean' or 'cosine', for both the map and the neighbours.
+        distance: one of :data:`mlcourse.distances.DISTANCES`, for both the map and the neighbours.
         n_neighbors: how many neighbours to list for a clicked clip.
         method: 'umap' (default) or 'pca' (instant, but a linear view).
         seed: UMAP's seed.
@@ -398,6 +399,8 @@ class EmbeddingExplorer(widgets.VBox):
             distances = 1.0 - unit @ unit[index]
         else:
             distances = np.linalg.norm(points - points[index], axis=1)
+            if self.distance == "squared":
+                distances = distances**2
         distances[index] = np.inf
         order = np.argsort(distances, kind="stable")[:self.n_neighbors]
         return order, distances[order]

@@ -44,12 +44,11 @@ import matplotlib.pyplot as plt
 import mir_eval
 import numpy as np
 import pandas as pd
-from scipy.fft import dct
 from scipy.signal import find_peaks
 from scipy.spatial.distance import cdist
 
 from .checks import require_positive_int
-from .data.features import CLIP_SECONDS, N_FRAMES, N_MELS
+from .data.features import CLIP_SECONDS, N_FRAMES, N_MELS, mfcc
 
 __all__ = [
     "DANCE_GENRES",
@@ -315,32 +314,6 @@ def sliding_windows(logmel, window=WINDOW, hop=HOP):
     # (bands, T - window + 1, window) view of every possible window, of which we keep every hop-th.
     every_window = np.lib.stride_tricks.sliding_window_view(logmel, window, axis=1)
     return np.ascontiguousarray(every_window[:, starts].transpose(1, 0, 2))
-
-
-def mfcc(logmel, n_mfcc=20):
-    """MFCCs of a dB log-mel spectrogram: the orthonormal DCT-II over the mel bands.
-
-    The same as ``librosa.feature.mfcc(S=logmel, n_mfcc=n_mfcc)``. The DCT summarises the
-    shape of each frame's spectrum (its envelope: the timbre) in a few numbers.
-
-    Args:
-        logmel: (..., bands, frames) log-mel spectrogram(s) in dB.
-        n_mfcc: Coefficients to keep, at most the number of bands.
-
-    Returns:
-        (..., n_mfcc, frames) float32 array.
-
-    Raises:
-        ValueError: If ``n_mfcc`` is not in [1, bands].
-
-    Taught in notebooks/09_applications.ipynb
-    """
-    logmel = np.asarray(logmel, dtype=np.float32)
-    require_positive_int(n_mfcc, "n_mfcc")
-    if logmel.ndim < 2 or n_mfcc > logmel.shape[-2]:
-        raise ValueError(f"n_mfcc={n_mfcc} needs a (..., bands, frames) spectrogram with at least that many "
-                         f"bands, got shape {logmel.shape}")
-    return dct(logmel, type=2, norm="ortho", axis=-2)[..., :n_mfcc, :]
 
 
 def mfcc_windows(logmel_windows, n_mfcc=20):

@@ -184,6 +184,42 @@ def chroma_from_power(power: torch.Tensor) -> torch.Tensor:
     return chroma / torch.where(silent, torch.ones_like(peak), peak)
 
 
+def mfcc(logmel, n_mfcc=N_MFCC):
+    """MFCCs of a dB log-mel spectrogram: the orthonormal DCT-II over the mel bands.
+
+    The same as ``librosa.feature.mfcc(S=logmel, n_mfcc=n_mfcc)``. The DCT summarises the
+    shape of each frame's spectrum (its envelope: the timbre) in a few numbers.
+
+    Args:
+        logmel: (..., bands, frames) log-mel spectrogram(s) in dB, a numpy array or a tensor.
+        n_mfcc: Coefficients to keep, at most the number of bands.
+
+    Returns:
+        (..., n_mfcc, frames) float32, a tensor for a tensor, else a numpy array.
+
+    Raises:
+        ValueError: If ``n_mfcc`` is not in [1, bands].
+
+    Taught in notebooks/09_applications.ipynb
+    """
+    values = logmel if torch.is_tensor(logmel) else torch.from_numpy(np.asarray(logmel, dtype=np.float32))
+    if isinstance(n_mfcc, bool) or not isinstance(n_mfcc, (int, np.integer)) or n_mfcc < 1:
+        raise ValueError(f"n_mfcc must be a positive integer, got {n_mfcc!r}")
+    if values.ndim < 2 or n_mfcc > values.shape[-2]:
+        raise ValueError(f"n_mfcc={n_mfcc} needs a (..., bands, frames) spectrogram with at least that many "
+                         f"bands, got shape {tuple(values.shape)}")
+    coefficients = torch.matmul(_dct_matrix(values.shape[-2], int(n_mfcc)), values.float())
+    return coefficients if torch.is_tensor(logmel) else coefficients.numpy()
+
+
+@lru_cache(maxsize=8)
+def _dct_matrix(n_bands, n_mfcc):
+    """(n_mfcc, n_bands) float32 rows of the orthonormal DCT-II."""
+    from scipy.fft import dct
+
+    return torch.from_numpy(dct(np.eye(n_bands), type=2, norm="ortho", axis=0)[:n_mfcc].astype(np.float32))
+
+
 def summary_from_power(power: torch.Tensor, logmel: torch.Tensor) -> torch.Tensor:
     """Time-averaged summary features of clips, as the classic MIR feature sets.
 
@@ -199,10 +235,7 @@ def summary_from_power(power: torch.Tensor, logmel: torch.Tensor) -> torch.Tenso
     Returns:
         (N, 60) float32 tensor, columns named by ``SUMMARY_NAMES``.
     """
-    from scipy.fft import dct
-
-    dct_matrix = torch.from_numpy(dct(np.eye(N_MELS), type=2, norm="ortho", axis=0)[:N_MFCC].astype(np.float32))
-    mfcc = torch.matmul(dct_matrix, logmel)
+    coefficients = mfcc(logmel)
     chroma = chroma_from_power(power)
     magnitude = power.sqrt()
     hertz = torch.linspace(0, SAMPLE_RATE / 2, magnitude.shape[1])
@@ -214,7 +247,7 @@ def summary_from_power(power: torch.Tensor, logmel: torch.Tensor) -> torch.Tenso
     rms = torch.sqrt(2 * edges.sum(1) / N_FFT**2)
     rise = torch.clamp(logmel[:, :, 1:] - logmel[:, :, :-1], min=0).mean(1)
     onset = torch.nn.functional.pad(rise, (1, 0))  # the first frame has no predecessor: 0, as in librosa
-    columns = [mfcc.mean(2), mfcc.std(2, correction=0), chroma.mean(2)]
+    columns = [coefficients.mean(2), coefficients.std(2, correction=0), chroma.mean(2)]
     for track in (centroid, flatness, rms, onset):
         columns += [track.mean(1, keepdim=True), track.std(1, correction=0, keepdim=True)]
     return torch.cat(columns, dim=1)

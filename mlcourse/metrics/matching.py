@@ -32,7 +32,7 @@ def match_ranks(queries, gallery, distance="cosine", block_size=None, device=Non
         queries: (Q, D) float tensor or array, e.g. the audio embeddings.
         gallery: (N, D) float tensor or array with N >= Q, e.g. the score embeddings: item
             ``i < Q`` is the partner of query ``i``, items from Q on are distractors.
-        distance: ``"cosine"`` or ``"euclidean"``.
+        distance: One of :data:`mlcourse.distances.DISTANCES`.
         block_size, device: as in :func:`nearest_neighbors`.
 
     Returns:
@@ -126,8 +126,8 @@ def recall_at_ranks(ranks, ks=(1, 5, 10)):
         ks: The values of k, positive ints (one int is taken as ``(k,)``).
 
     Returns:
-        ``{"R@1": ..., "R@5": ..., ...}``, floats in [0, 1] in the order of ``ks``. Chance,
-        with N gallery items, is k / N.
+        ``{k: recall}``, floats in [0, 1] in the order of ``ks``, as :func:`recall_at_k` returns
+        them. Chance, with N gallery items, is k / N.
 
     Raises:
         ValueError: On bad ranks (as in :func:`mean_reciprocal_rank`) or ks.
@@ -135,7 +135,7 @@ def recall_at_ranks(ranks, ks=(1, 5, 10)):
     Taught in notebooks/07_cross_modal.ipynb
     """
     ranks = _checked_ranks(ranks)
-    return {f"R@{k}": float(np.mean(ranks <= k)) for k in _checked_ks(ks)}
+    return {k: float(np.mean(ranks <= k)) for k in _checked_ks(ks)}
 
 
 def _checked_ranks(ranks):
@@ -176,6 +176,7 @@ def retrieval_table(distances_by_method, seconds_per_query=None, ks=(1, 5, 10)):
     rows = {}
     for name, distances in distances_by_method.items():
         ranks = match_ranks_from_distances(distances)
-        rows[name] = {**recall_at_ranks(ranks, ks), "MRR": mean_reciprocal_rank(ranks),
+        recalls = {f"R@{k}": recall for k, recall in recall_at_ranks(ranks, ks).items()}
+        rows[name] = {**recalls, "MRR": mean_reciprocal_rank(ranks),
                       "ms/query": 1000 * seconds_per_query.get(name, np.nan)}
     return pd.DataFrame.from_dict(rows, orient="index")

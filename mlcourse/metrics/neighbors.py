@@ -31,13 +31,12 @@ import numpy as np
 import torch
 
 from ..checks import named_device, require_positive_int
+from ..distances import DISTANCES, unit_rows
 
 BLOCK_BYTES = 256 * 2**20
 """Memory budget of the (block, N) scores of one block of queries."""
 
 
-DISTANCES = ("euclidean", "cosine")
-"""The distances every metric accepts; cosine distance is ``1 - cos(q, g)``."""
 
 
 @torch.no_grad()
@@ -59,7 +58,7 @@ def nearest_neighbors(
         gallery: (N, D) float tensor or array; ``None`` searches the queries among themselves.
         k: Neighbours per query, at most the number of candidates (N, or N - 1 when the query
             itself is excluded).
-        distance: ``"euclidean"`` or ``"cosine"``.
+        distance: One of :data:`mlcourse.distances.DISTANCES`.
         exclude_self: Leave query ``i`` out of its own neighbours, taking it to be gallery item
             ``i``. Defaults to True when ``gallery`` is None, else False.
         block_size: Queries per block; ``None`` picks the most whose (block, N) scores fit in
@@ -181,19 +180,20 @@ class _Search:
         """(Q, k) distances of the (Q, k) scores of all the queries."""
         if self.distance == "cosine":
             return 1 - scores
-        squared_norms = self.queries.pow(2).sum(dim=1, keepdim=True)
-        return (squared_norms - scores).clamp_min(0).sqrt()
+        squared = (self.queries.pow(2).sum(dim=1, keepdim=True) - scores).clamp_min(0)
+        return squared if self.distance == "squared" else squared.sqrt()
 
 
 def _scoring_form(queries, gallery, distance):
     """``(queries, gallery, gallery_bias)`` such that the scores are ``bias + 2 q.g``.
 
-    For the cosine distance the rows are scaled to unit length and there is no bias (None).
+    For the cosine distance the rows are scaled to unit length (an all-zero row stays zero, see
+    :func:`mlcourse.distances.unit_rows`) and there is no bias (None). The squared Euclidean
+    distance ranks like the Euclidean one.
     """
     if distance == "cosine":
-        unit_queries = _unit_rows(queries, "queries")
-        unit_gallery = unit_queries if gallery is queries else _unit_rows(gallery, "gallery")
-        return unit_queries, unit_gallery, None
+        unit_queries = unit_rows(queries)
+        return unit_queries, unit_queries if gallery is queries else unit_rows(gallery), None
     return queries, gallery, -gallery.pow(2).sum(dim=1)
 
 
@@ -292,23 +292,6 @@ def _as_embeddings(values, name, device):
             "a lower learning rate, or drop those rows (and their labels)."
         )
     return tensor
-
-
-def _unit_rows(embeddings, name):
-    """Each row scaled to unit length, for the cosine distance.
-
-    Raises:
-        ValueError: If a row is all zeros, which has no direction.
-    """
-    norms = embeddings.norm(dim=1, keepdim=True)
-    zero_rows = torch.nonzero(norms.squeeze(1) == 0).flatten()
-    if len(zero_rows):
-        raise ValueError(
-            f"{name} has {len(zero_rows)} all-zero row(s), the first being row "
-            f"{int(zero_rows[0])}: the cosine distance is undefined without a direction. Drop "
-            "those rows or use distance='euclidean'."
-        )
-    return embeddings / norms
 
 
 def _resolve_device(device, queries):

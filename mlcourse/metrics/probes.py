@@ -1,6 +1,8 @@
 """What a simple reader finds in an embedding: a k-NN vote, a linear read-out.
 
 * :func:`knn_accuracy` classifies each query by a majority vote of its k nearest neighbours.
+* :func:`nearest_prototype_accuracy` classifies each query by the nearest class mean (its
+  prototype) of the training items.
 * :func:`linear_readout_r2` asks how much of a quantity (a recording's noise level, say) a
   linear regression recovers from the embeddings, on groups it was not fitted to.
 
@@ -14,7 +16,8 @@ import numpy as np
 import torch
 
 from ..checks import require_positive_int
-from .neighbors import _embedding_pair, _encoded_labels, _Search
+from .neighbors import _embedding_pair, _encoded_labels, _label_array, _Search
+from .tagging import class_centroids, tag_scores
 
 
 @torch.no_grad()
@@ -40,7 +43,7 @@ def knn_accuracy(
         test_embeddings: (Q, D) float tensor or array, or None for leave-one-out.
         test_labels: (Q,) labels, given exactly when ``test_embeddings`` is.
         k: Neighbours that vote, at most N (N - 1 for leave-one-out).
-        distance: ``"euclidean"`` or ``"cosine"``.
+        distance: One of :data:`mlcourse.distances.DISTANCES`.
 
     Returns:
         The fraction of test (or training) items classified correctly, a float in [0, 1].
@@ -72,6 +75,39 @@ def knn_accuracy(
     predictions = _majority_vote(gallery_classes[neighbours])
     return float((predictions == query_classes).double().mean())
 
+
+
+def nearest_prototype_accuracy(train_embeddings, train_labels, test_embeddings, test_labels, distance="cosine"):
+    """Accuracy of the nearest-prototype classifier: each test item gets its nearest class mean.
+
+    A class's prototype is the mean embedding of its training items
+    (:func:`mlcourse.metrics.class_centroids`), and a test item is given the class of the
+    prototype that scores it highest (:func:`mlcourse.metrics.tag_scores`): the largest cosine,
+    or the smallest Euclidean distance. Any embedding becomes a classifier this way, with one
+    comparison per class instead of one per training item.
+
+    Args:
+        train_embeddings: (N, D) float tensor or array.
+        train_labels: (N,) int or str labels.
+        test_embeddings: (Q, D) float tensor or array.
+        test_labels: (Q,) labels, of the same kind as the training labels.
+        distance: One of :data:`mlcourse.distances.DISTANCES`.
+
+    Returns:
+        The fraction of test items classified correctly, a float in [0, 1].
+
+    Raises:
+        ValueError: On bad embeddings, labels of another length than their embeddings, or an
+            unknown distance.
+
+    Taught in notebooks/05_classification_and_proxies.ipynb
+    """
+    train_labels = _label_array(train_labels, "train_labels", len(train_embeddings))
+    test_labels = _label_array(test_labels, "test_labels", len(test_embeddings))
+    classes, class_index = np.unique(train_labels, return_inverse=True)
+    prototypes = class_centroids(train_embeddings, class_index.reshape(-1))
+    scores = tag_scores(test_embeddings, prototypes, distance=distance)
+    return float(np.mean(classes[scores.argmax(axis=1)] == test_labels))
 
 def _majority_vote(neighbour_classes):
     """The most common class of each row; among equally common classes, the smallest.

@@ -49,7 +49,7 @@ def recall_at_k(
         gallery: (N, D) float tensor or array to search; ``None`` searches the queries among
             themselves, each one left out of its own neighbours.
         gallery_labels: (N,) labels of the gallery, needed with it and only with it.
-        distance: ``"euclidean"`` or ``"cosine"``.
+        distance: One of :data:`mlcourse.distances.DISTANCES`.
         block_size, device, groups, gallery_groups: as in :func:`nearest_neighbors`; with
             groups, an item of the query's own group never counts as a hit.
 
@@ -106,7 +106,7 @@ def mean_average_precision(
         gallery: (N, D) float tensor or array to rank; ``None`` ranks the queries themselves,
             each query left out of its own ranking.
         gallery_labels: (N,) labels of the gallery, needed with it and only with it.
-        distance: ``"euclidean"`` or ``"cosine"``.
+        distance: One of :data:`mlcourse.distances.DISTANCES`.
         block_size, device, groups, gallery_groups: as in :func:`nearest_neighbors`; with
             groups, the items of the query's own group are left out of its ranking.
 

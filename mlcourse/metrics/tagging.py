@@ -14,13 +14,13 @@ import numpy as np
 import torch
 from scipy.stats import rankdata
 
+from ..distances import unit_rows
 from .neighbors import (
     DISTANCES,
     _as_embeddings,
     _as_numpy,
     _embedding_pair,
     _require_choice,
-    _unit_rows,
 )
 
 
@@ -102,15 +102,15 @@ def tag_scores(embeddings, class_vectors, distance="cosine"):
     Args:
         embeddings: (N, D) float tensor or array.
         class_vectors: (T, D) float tensor or array, one vector per tag.
-        distance: ``"cosine"`` scores by cosine similarity, in [-1, 1]; ``"euclidean"`` by
-            minus the Euclidean distance, in (-inf, 0].
+        distance: ``"cosine"`` scores by cosine similarity, in [-1, 1]; ``"euclidean"`` and
+            ``"squared"`` by minus the (squared) Euclidean distance, in (-inf, 0].
 
     Returns:
         (N, T) numpy array of scores in the inputs' dtype; larger means more likely.
 
     Raises:
         ValueError: On bad embeddings or class vectors (as in :func:`nearest_neighbors`), an
-            unknown distance, or an all-zero row with the cosine distance.
+            unknown distance, or.
 
     Taught in notebooks/05_classification_and_proxies.ipynb
     """
@@ -119,13 +119,15 @@ def tag_scores(embeddings, class_vectors, distance="cosine"):
         embeddings, class_vectors, None, "embeddings", "class_vectors"
     )
     if distance == "cosine":
-        unit_classes = _unit_rows(class_vectors, "class_vectors")
-        scores = _unit_rows(embeddings, "embeddings") @ unit_classes.T
+        unit_classes = unit_rows(class_vectors)
+        scores = unit_rows(embeddings) @ unit_classes.T
     else:
         # T is small, so the exact differences are cheap and keep distances near 0 accurate.
         scores = -torch.cdist(
             embeddings, class_vectors, compute_mode="donot_use_mm_for_euclid_dist"
         )
+        if distance == "squared":
+            scores = -scores.pow(2)
     return scores.cpu().numpy()
 
 

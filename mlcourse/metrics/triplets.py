@@ -5,8 +5,10 @@
 * :func:`concept_triplet_accuracy` is the triplet accuracy of each concept (genre, mood,
   instrument, era), in the complete space and in each concept's sub-space of a disentangled
   embedding (Lee et al., ISMIR 2020).
+* :func:`triplet_kind_shares` sorts triplets by their gap into easy, semi-hard and hard ones,
+  the kinds that online mining chooses from.
 
-Taught in notebooks/06_disentangled.ipynb
+Taught in notebooks/04_triplet_mining.ipynb and notebooks/06_disentangled.ipynb
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..distances import unit_rows
 from .neighbors import (
     BLOCK_BYTES,
     DISTANCES,
     _as_numpy,
     _embedding_pair,
     _require_choice,
-    _unit_rows,
 )
 
 
@@ -36,7 +38,7 @@ def triplet_accuracy(embeddings, anchors, positives, negatives, distance="euclid
     Args:
         embeddings: (N, D) float tensor or array.
         anchors, positives, negatives: (T,) integer row indices into ``embeddings``.
-        distance: ``"euclidean"`` or ``"cosine"``.
+        distance: One of :data:`mlcourse.distances.DISTANCES`.
 
     Returns:
         The fraction of correct triplets, a float in [0, 1].
@@ -50,7 +52,7 @@ def triplet_accuracy(embeddings, anchors, positives, negatives, distance="euclid
     _require_choice(distance, DISTANCES, "distance")
     embeddings, _ = _embedding_pair(embeddings, None, None, "embeddings", "")
     if distance == "cosine":
-        embeddings = _unit_rows(embeddings, "embeddings")
+        embeddings = unit_rows(embeddings)
     triplets = _triplet_indices((anchors, positives, negatives), len(embeddings), embeddings.device)
     # Gathering (3, T, D) rows at once could need gigabytes; a chunk of triplets stays in budget.
     chunk = max(1, BLOCK_BYTES // (3 * embeddings.shape[1] * embeddings.element_size()))
@@ -110,7 +112,7 @@ def concept_triplet_accuracy(embeddings, triplets, masks=None, distance="euclide
             arrays per concept (T may differ between concepts).
         masks: None, or ``{concept: mask}`` with a (D,) float or bool array or tensor for every
             concept of ``triplets`` (others are ignored).
-        distance: ``"euclidean"`` or ``"cosine"``.
+        distance: One of :data:`mlcourse.distances.DISTANCES`.
 
     Returns:
         A pandas DataFrame with one column per concept, in the order of ``triplets``, then
@@ -162,3 +164,39 @@ def _concept_mask(masks, concept, embeddings):
     if not torch.isfinite(mask).all():
         raise ValueError(f"The mask of {concept!r} has NaN or infinite values.")
     return mask.to(embeddings.dtype)
+
+
+def triplet_kind_shares(gaps, margin):
+    """The shares of hard, semi-hard and easy triplets, from their gaps ``d(a, n) - d(a, p)``.
+
+    The kinds have the boundaries of :func:`mlcourse.miners.mine_triplets` (and of
+    pytorch-metric-learning's ``TripletMarginMiner``):
+
+    * **hard**: gap <= 0, the negative is at least as near as the positive;
+    * **semi-hard**: 0 < gap <= margin, the right order but not yet by the margin;
+    * **easy**: gap > margin, nothing left for a triplet loss to do.
+
+    Args:
+        gaps: (T,) array or tensor of gaps, e.g. from :func:`mlcourse.miners.triplet_gaps`.
+        margin: The triplet loss's margin, > 0.
+
+    Returns:
+        ``{"hard": share, "semi-hard": share, "easy": share}``, floats in [0, 1] summing to 1.
+
+    Raises:
+        ValueError: If there are no gaps, or the margin is not positive.
+
+    Example:
+        >>> triplet_kind_shares([-0.1, 0.1, 0.5, 0.8], margin=0.2)
+        {'hard': 0.25, 'semi-hard': 0.25, 'easy': 0.5}
+
+    Taught in notebooks/04_triplet_mining.ipynb
+    """
+    gaps = _as_numpy(gaps).ravel()
+    if len(gaps) == 0:
+        raise ValueError("no gaps: pass the gaps of at least one triplet")
+    if not margin > 0:
+        raise ValueError(f"margin must be a number > 0, got {margin!r}")
+    return {"hard": float((gaps <= 0).mean()),
+            "semi-hard": float(((gaps > 0) & (gaps <= margin)).mean()),
+            "easy": float((gaps > margin).mean())}
