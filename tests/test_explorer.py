@@ -723,7 +723,7 @@ def bad_inputs():
          "labels have 40 rows"),
         ("no concept", {**good, "labels": {}}, "at least one concept"),
         ("names too short", {**good, "names": data["names"][:10]}, "10 names for 20 embeddings"),
-        ("unknown distance", {**good, "distance": "manhattan"}, "unknown distance 'manhattan'.*euclidean, squared, cosine"),
+        ("unknown distance", {**good, "distance": "manhattan"}, "unknown distance .manhattan.*euclidean, squared"),
         ("unknown method", {**good, "method": "tsne"}, "unknown method 'tsne'.*umap, pca"),
         ("no neighbours", {**good, "n_neighbors": 0}, "n_neighbors must be between 1 and 19, got 0"),
         ("too many neighbours", {**good, "n_neighbors": 20}, "n_neighbors must be between 1 and 19, got 20"),
