@@ -41,8 +41,7 @@ from .build import CONCEPTS
 __all__ = ["NoTripletsError", "sample_all_concept_triplets", "sample_concept_triplets"]
 
 
-def sample_concept_triplets(meta, concept, n_triplets, seed=0, controlled=False,
-                            concepts=CONCEPTS):
+def sample_concept_triplets(meta, concept, n_triplets, *, seed=0, controlled=False, concepts=CONCEPTS):
     """Draw (anchor, positive, negative) triplets of clips for one concept.
 
     Anchors are drawn without replacement among the clips having a valid positive and a valid
@@ -90,8 +89,8 @@ def sample_concept_triplets(meta, concept, n_triplets, seed=0, controlled=False,
     return anchors.astype(np.int64), positives, negatives
 
 
-def sample_all_concept_triplets(meta, n_per_concept, seed=0, controlled=False,
-                                concepts=CONCEPTS, controls=None):
+def sample_all_concept_triplets(meta, n_per_concept, *, seed=0, controlled=False, concepts=CONCEPTS,
+                                controls=None):
     """Draw triplets of every concept.
 
     A concept no clip can anchor a triplet of is left out with a warning rather than stopping
@@ -133,7 +132,7 @@ def sample_all_concept_triplets(meta, n_per_concept, seed=0, controlled=False,
         held = [c for c in concepts if c == concept or c in controls.get(concept, concepts)]
         try:
             triplets[concept] = sample_concept_triplets(
-                meta, concept, n_per_concept, [seed, position], controlled, held
+                meta, concept, n_per_concept, seed=[seed, position], controlled=controlled, concepts=held
             )
         except NoTripletsError as error:
             warnings.warn(f"{concept} is left out: {error}", stacklevel=2)

@@ -100,7 +100,7 @@ def test_every_valid_negative_can_be_drawn(meta):
     for seed in range(100):
         with pytest.warns(UserWarning):
             anchors, _, negatives = sample_concept_triplets(
-                meta, "instrument", len(meta), seed, controlled=True
+                meta, "instrument", len(meta), seed=seed, controlled=True
             )
         drawn.update(negatives[anchors == anchor].tolist())
     assert drawn == valid_controlled_negatives(rows, anchor, "instrument")
@@ -121,7 +121,7 @@ def test_controls_name_what_a_controlled_triplet_holds_fixed(meta):
     held = {"era": ["mood", "instrument"]}
     triplets = sample_all_concept_triplets(meta, 40, seed=3, controlled=True, controls=held)
     assert list(triplets) == CONCEPTS
-    by_hand = sample_concept_triplets(meta, "era", 40, [3, CONCEPTS.index("era")], controlled=True,
+    by_hand = sample_concept_triplets(meta, "era", 40, seed=[3, CONCEPTS.index("era")], controlled=True,
                                       concepts=["mood", "instrument", "era"])
     for drawn, expected in zip(triplets["era"], by_hand):
         np.testing.assert_array_equal(drawn, expected)
