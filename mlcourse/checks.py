@@ -25,11 +25,46 @@ def seeded_generator(seed):
     return None if seed is None else torch.Generator().manual_seed(int(seed))
 
 
+def choose_device(device=None, like=None):
+    """The device to compute on: one rule for every ``device=`` of the course.
+
+    * A named device (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or a ``torch.device``):
+      that one, checked to exist on this machine.
+    * ``None``, with ``like`` a tensor or a module: where ``like`` already is, so nothing is
+      copied to another device behind your back (a trained model, embeddings on a GPU).
+    * ``None`` otherwise: the best this machine has, CUDA, else Apple's MPS, else the CPU.
+
+    Args:
+        device: ``None`` for automatic, or a device as above.
+        like: Optional tensor or ``torch.nn.Module`` whose device ``None`` stands for.
+
+    Returns:
+        A ``torch.device``.
+
+    Raises:
+        ValueError: If the named device is not available on this machine.
+
+    Taught in notebooks/03_siamese_contrastive.ipynb
+    """
+    if device is not None:
+        return named_device(device)
+    if isinstance(like, torch.Tensor):
+        return like.device
+    if isinstance(like, torch.nn.Module):
+        parameter = next(like.parameters(), None)
+        if parameter is not None:
+            return parameter.device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
 def named_device(device):
     """The ``torch.device`` a user named, checked to exist on this machine.
 
-    Each caller decides what ``None`` means (CUDA when present, the data's own device, ...);
-    this handles every other value.
+    :func:`choose_device` decides what ``None`` means; this handles every other value.
 
     Args:
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, or a ``torch.device``.

@@ -43,7 +43,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
-from .checks import named_device, require_positive_int
+from .checks import choose_device, require_positive_int
 
 __all__ = [
     "LDA",
@@ -482,8 +482,9 @@ class LMNN(TransformerMixin, BaseEstimator):
         max_iter: Most L-BFGS iterations.
         tol: Convergence tolerance on the loss relative to its starting value (and on the
             gradient and the step, in the same units).
-        device: ``"cpu"``, ``"cuda"``, ``"mps"`` or a ``torch.device``; ``None`` uses CUDA
-            when available. The fit computes in float32 on every device.
+        device: ``"cpu"``, ``"cuda"``, ``"mps"`` or a ``torch.device``; ``None`` uses the best
+            available (see :func:`mlcourse.checks.choose_device`). The fit computes in float32
+            on every device.
         random_state: Seed (int, ``numpy.random.RandomState`` or None) for ``init="random"``.
         verbose: Show a progress bar with the loss and the number of active triplets.
 
@@ -558,7 +559,7 @@ class LMNN(TransformerMixin, BaseEstimator):
         targets = find_target_neighbors(X, y, self.n_neighbors)
         initial_map = self._initial_map(X, y)
 
-        device = _resolve_device(self.device)
+        device = choose_device(self.device)
         # float32 on every device: twice as fast as float64 on a CPU, far faster on a GPU (MPS
         # has no float64), and it learns the same map (tests/test_linear.py checks that).
         L, history, n_iter, converged = _minimise_lmnn_loss(
@@ -779,11 +780,7 @@ def fit_timed(model, X, y, *, max_samples=None, seed=0):
 # --------------------------------------------------------------------------------------------
 
 
-def _resolve_device(device):
-    """The torch device to fit on: CUDA when available for ``None``, else the one named."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return named_device(device)
+
 
 
 def _require_two_classes(classes, estimator_name):

@@ -36,9 +36,10 @@ import torch
 from tqdm.auto import tqdm
 
 from . import distributed
-from .checks import named_device, require_positive_int
-from .data.samplers import triplet_thirds
+from .checks import choose_device, require_positive_int
+from .data.samplers import pair_halves, triplet_thirds
 from .files import atomic_file
+from .metrics import recall_at_k
 
 
 @dataclass
@@ -99,30 +100,6 @@ class TrainingHistory:
         return float(sum(self.epoch_compute_seconds) / len(self.step_losses))
 
 
-def choose_device(device=None):
-    """The device to train on: the one asked for, else CUDA, else MPS, else the CPU.
-
-    Args:
-        device: ``None`` for automatic, or ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, or a
-            ``torch.device``.
-
-    Returns:
-        A ``torch.device``.
-
-    Raises:
-        ValueError: If the named device is not available on this machine.
-
-    Taught in notebooks/03_siamese_contrastive.ipynb
-    """
-    if device is None:
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    return named_device(device)
-
-
 def seed_everything(seed):
     """Seed Python's, numpy's and torch's generators (on every device).
 
@@ -167,6 +144,56 @@ def sampled_triplets_step(model, loss_fn, features, labels, batch):
     with torch.autocast(features.device.type, enabled=False):
         return loss_fn(embeddings.float(), None, triplets=triplet_thirds(rows))
 
+
+
+def pair_step(model, loss_fn, features, labels, batch):
+    """Embed a batch of pairs ``[firsts, seconds]`` and compare each first clip with its second.
+
+    For :class:`mlcourse.data.samplers.PairBatches`: the first half of the batch holds the
+    first clip of every pair, the second half its partner. A pair is positive when both clips
+    have the same label, negative otherwise, and ``loss_fn(embeddings, None, pairs=...)`` (e.g.
+    :func:`mlcourse.losses.contrastive_loss`) gets exactly those pairs, as row indices into the
+    batch: ``(positive firsts, positive seconds, negative firsts, negative seconds)``.
+
+    Taught in notebooks/03_siamese_contrastive.ipynb
+    """
+    embeddings = model(features[batch])
+    first, second = pair_halves(torch.arange(len(batch), device=embeddings.device))
+    similar = labels[batch][first] == labels[batch][second]
+    with torch.autocast(features.device.type, enabled=False):
+        return loss_fn(embeddings.float(), None,
+                       pairs=(first[similar], second[similar], first[~similar], second[~similar]))
+
+
+def recall_on_epoch_end(features, labels, groups=None, ks=(1,)):
+    """An ``on_epoch_end`` for :func:`train` that measures recall at k on held-out clips.
+
+    After every epoch, the clips are embedded with the model being trained (:func:`embed`) and
+    scored with :func:`mlcourse.metrics.recall_at_k`; the history keeps the result.
+
+    Args:
+        features: (N, ...) array or tensor of the held-out inputs, e.g. the validation log-mels.
+        labels: (N,) labels of those clips.
+        groups: Optional (N,) group of each clip (e.g. its piece): a clip's own group is left
+            out of its neighbours, as in :func:`mlcourse.metrics.recall_at_k`.
+        ks: The values of k.
+
+    Returns:
+        ``on_epoch_end(epoch, model) -> {"valid R@k": recall, ...}``, one entry for each k.
+
+    Example:
+        >>> history = train(model, loss_fn, train_features, train_labels, sampler,
+        ...                 on_epoch_end=recall_on_epoch_end(valid_features, valid_labels))  # doctest: +SKIP
+        >>> [evaluation["valid R@1"] for evaluation in history.evaluations]  # doctest: +SKIP
+
+    Taught in notebooks/03_siamese_contrastive.ipynb
+    """
+
+    def on_epoch_end(epoch, model):
+        recalls = recall_at_k(embed(model, features), labels, ks=ks, groups=groups)
+        return {f"valid R@{k}": recall for k, recall in recalls.items()}
+
+    return on_epoch_end
 
 def train(model, loss_fn, features, labels, sampler, *, epochs=10, lr=1e-3, weight_decay=0.0,
           device=None, seed=0, step=default_step, amp=True, checkpoint=None, resume=False,
@@ -425,7 +452,7 @@ def embed(model, features, batch_size=256, device=None):
 
     Taught in notebooks/03_siamese_contrastive.ipynb
     """
-    device = next(model.parameters()).device if device is None else choose_device(device)
+    device = choose_device(device, like=model)
     model.to(device).eval()
     outputs = []
     for start in range(0, len(features), batch_size):

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..checks import named_device, require_positive_int
+from ..checks import choose_device, require_positive_int
 from ..distances import DISTANCES, unit_rows
 
 BLOCK_BYTES = 256 * 2**20
@@ -295,10 +295,8 @@ def _as_embeddings(values, name, device):
 
 
 def _resolve_device(device, queries):
-    """The torch device to compute on: ``device``, or else the queries' own device."""
-    if device is None:
-        return queries.device if isinstance(queries, torch.Tensor) else torch.device("cpu")
-    return named_device(device)
+    """The torch device to compute on: ``device``, else the queries' own (``checks.choose_device``)."""
+    return choose_device(device, like=queries)
 
 
 def _encoded_labels(search, labels, gallery_labels, names=("labels", "gallery_labels")):
