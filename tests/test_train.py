@@ -19,6 +19,8 @@ from mlcourse.train import (
     default_step,
     embed,
     load_checkpoint,
+    pair_step,
+    recall_on_epoch_end,
     save_checkpoint,
     train,
     train_copy,
@@ -313,3 +315,47 @@ def test_sampled_triplets_step_scores_exactly_the_batchs_thirds():
     torch.testing.assert_close(loss, expected)
     rows = torch.arange(3)
     torch.testing.assert_close(loss, triplet_margin_loss(embeddings, None, 0.5, triplets=(rows, rows + 3, rows + 6)))
+
+
+def test_pair_step_compares_each_first_clip_with_its_second():
+    from mlcourse.losses import contrastive_loss
+
+    torch.manual_seed(0)
+    features = torch.randn(10, 5)
+    labels = torch.tensor([0, 1, 0, 2, 1, 0, 2, 2, 1, 0])
+    model = torch.nn.Linear(5, 3)
+    batch = torch.tensor([7, 2, 9, 4, 3, 0, 8, 1])           # pairs (7, 3), (2, 0), (9, 8), (4, 1)
+    loss = pair_step(model, contrastive_loss, features, labels, batch)
+    embeddings = model(features)
+    firsts, seconds = batch[:4], batch[4:]
+    distances = (embeddings[firsts] - embeddings[seconds]).norm(dim=1)
+    similar = labels[firsts] == labels[seconds]
+    assert similar.tolist() == [True, True, False, True]
+    positive_hinges = distances[similar]                     # pulled all the way: margin 0
+    negative_hinges = torch.relu(1.0 - distances[~similar])
+    expected = (positive_hinges.sum() / max(1, int((positive_hinges > 0).sum()))
+                + negative_hinges.sum() / max(1, int((negative_hinges > 0).sum())))
+    torch.testing.assert_close(loss, expected)
+
+
+def test_recall_on_epoch_end_scores_the_model_of_that_epoch_on_other_groups():
+    torch.manual_seed(0)
+    features = torch.randn(30, 6)
+    labels = np.arange(30) % 3
+    groups = np.arange(30) // 2                               # pairs of clips: one group each
+    model = torch.nn.Linear(6, 4)
+    evaluation = recall_on_epoch_end(features, labels, groups=groups, ks=(1, 3))(0, model)
+    with torch.no_grad():
+        distances = torch.cdist(model(features), model(features))
+    distances[torch.tensor(groups[:, None] == groups[None, :])] = float("inf")
+    nearest = distances.argsort(dim=1).numpy()
+    hits = labels[nearest] == labels[:, None]
+    assert evaluation == pytest.approx({"valid R@1": hits[:, 0].mean(), "valid R@3": hits[:, :3].any(axis=1).mean()})
+
+
+def test_recall_on_epoch_end_goes_into_the_history(instrument_clips):
+    features, codes = instrument_clips
+    _, history = small_run(features, codes, epochs=2,
+                           on_epoch_end=recall_on_epoch_end(features[:40], codes[:40], ks=(1, 2)))
+    assert [sorted(evaluation) for evaluation in history.evaluations] == [["valid R@1", "valid R@2"]] * 2
+    assert all(0 <= value <= 1 for evaluation in history.evaluations for value in evaluation.values())
