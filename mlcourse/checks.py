@@ -1,9 +1,18 @@
-"""Argument checks shared by the package's modules, with errors a learner can act on."""
+"""What the package's modules share: argument checks, the device rule, the block budget.
+
+Argument checks with errors a learner can act on, the one rule for ``device=None``, seeded
+generators, and the memory budget of blockwise computations.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+
+BLOCK_BYTES = 64 * 2**20
+"""Memory budget of one block of a blockwise computation: the (rows, gallery) scores of a
+neighbour search, the (anchor, positive) pairs of a triplet miner, the anchors of the LMNN loss.
+It changes the memory used, never the result."""
 
 
 def require_positive_int(value, name):

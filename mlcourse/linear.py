@@ -43,7 +43,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
-from .checks import choose_device, require_positive_int
+from .checks import BLOCK_BYTES, choose_device, require_positive_int
 
 __all__ = [
     "LDA",
@@ -55,8 +55,6 @@ __all__ = [
     "lmnn_loss",
 ]
 
-BLOCK_BYTES = 64 * 2**20
-"""Memory budget of one block of anchors in :func:`lmnn_loss`."""
 
 INITS = ("pca", "lda", "identity", "random")
 """The named initialisations of :class:`LMNN` (an explicit array is also accepted)."""

@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import torch
 
+from .checks import BLOCK_BYTES
+
 __all__ = [
     "BLOCK_BYTES",
     "STRATEGIES",
@@ -46,8 +48,6 @@ __all__ = [
 STRATEGIES = ("all", "hard", "semihard", "easy", "batch_hard", "none")
 """The mining strategies of :func:`mine_triplets`."""
 
-BLOCK_BYTES = 64 * 2**20
-"""Memory budget of one block of (anchor, positive) pairs in :func:`mine_triplets`."""
 
 
 def positive_negative_masks(labels):

@@ -30,13 +30,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..checks import choose_device, require_positive_int
+from ..checks import BLOCK_BYTES, choose_device, require_positive_int
 from ..distances import DISTANCES, unit_rows
-
-BLOCK_BYTES = 256 * 2**20
-"""Memory budget of the (block, N) scores of one block of queries."""
-
-
 
 
 @torch.no_grad()
