@@ -19,7 +19,10 @@ The vocabulary, used by every chapter:
 - ``mlcourse.viz``, ``mlcourse.explorer``: plots and the embedding explorer;
 - ``mlcourse.distributed``: training on several processes (``torchrun``);
 - ``mlcourse.results``: each notebook's recorded headline results;
-- ``mlcourse.checks``, ``mlcourse.files``: argument checks and atomic writes, shared by all.
+- ``mlcourse.distances``: the distances (Euclidean, squared, cosine) and the rule for a vector
+  without a direction, shared by the losses, the metrics and the explorer;
+- ``mlcourse.checks``, ``mlcourse.files``: argument checks, the device rule, the block budget
+  and atomic writes, shared by all.
 
 The chapters, which compose the vocabulary for one notebook each:
 
@@ -30,6 +33,8 @@ The chapters, which compose the vocabulary for one notebook each:
   segmentation.
 
 The tools that run and check the course are not part of it: they live in ``coursetools``.
+The tests mirror this layout (``tests/losses/``, ``tests/metrics/``, ``tests/data/``,
+``tests/test_<module>.py``).
 """
 
 __version__ = "0.1.0"
