@@ -14,7 +14,7 @@ The vocabulary, used by every chapter:
   cross-modal losses (03, 04, 05, 07, 08);
 - ``mlcourse.miners``: pair and triplet mining (03, 04);
 - ``mlcourse.train``: the one training loop, its steps and checkpoints (03 onwards);
-- ``mlcourse.metrics``: retrieval, classification and tagging metrics (03 onwards);
+- ``mlcourse.metrics``: retrieval, classification and tagging metrics (01 onwards);
 - ``mlcourse.augment``: audio augmentations of log-mel batches (07, 08);
 - ``mlcourse.viz``, ``mlcourse.explorer``: plots and the embedding explorer;
 - ``mlcourse.distributed``: training on several processes (``torchrun``);
