@@ -49,6 +49,7 @@ course: $(STAMP)
 test: $(STAMP)
 	$(PY) -m mlcourse.data build --size smoke
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	MLCOURSE_MODE=smoke $(PY) -m pytest --doctest-modules tests mlcourse coursetools
 	@if compgen -G 'notebooks/*.ipynb' > /dev/null; then \
 		echo "MLCOURSE_MODE=smoke $(PY) -m pytest --nbval-lax notebooks/"; \

@@ -64,13 +64,16 @@ from common import (
     write_results,
 )
 
-CODE_FILES = ("mlcourse/data/build.py", "mlcourse/data/features.py", "mlcourse/data/render.py",
-              "mlcourse/data/collections.py", "mlcourse/data/dataset.py")
+CODE_FILES = (
+    "mlcourse/data/build.py",
+    "mlcourse/data/features.py",
+    "mlcourse/data/render.py",
+    "mlcourse/data/collections.py",
+    "mlcourse/data/dataset.py",
+)
 """The files measured: their hash goes into the report, beside the commit."""
-FULL = {"sizes": ("smoke", "workshop"), "feature_versions": 16, "feature_repeats": 5,
-        "imports": [(2, 30.0), (6, 30.0)]}
-QUICK = {"sizes": ("smoke",), "feature_versions": 6, "feature_repeats": 3,
-         "imports": [(1, 10.0), (2, 10.0)]}
+FULL = {"sizes": ("smoke", "workshop"), "feature_versions": 16, "feature_repeats": 5, "imports": [(2, 30.0), (6, 30.0)]}
+QUICK = {"sizes": ("smoke",), "feature_versions": 6, "feature_repeats": 3, "imports": [(1, 10.0), (2, 10.0)]}
 """imports: (copies of the 48 label combinations, seconds per file) of each imported folder."""
 FEATURE_SIZE = "workshop"
 """The features are compared on the first versions of this size's plan, in its clips per version."""
@@ -89,8 +92,7 @@ def default_workers():
 
 def folder_bytes(folder):
     """``(total, {file name: bytes})`` of the files in a folder."""
-    sizes = {path.name: path.stat().st_size for path in sorted(Path(folder).iterdir())
-             if path.is_file()}
+    sizes = {path.name: path.stat().st_size for path in sorted(Path(folder).iterdir()) if path.is_file()}
     return sum(sizes.values()), sizes
 
 
@@ -104,8 +106,7 @@ def time_build(size, workers):
     """
     with tempfile.TemporaryDirectory(prefix="mlcourse-bench-data-") as folder:
         environment = dict(os.environ, MLCOURSE_DATA=folder)
-        command = [sys.executable, "-m", "mlcourse.data", "build", "--size", size,
-                   "--workers", str(workers)]
+        command = [sys.executable, "-m", "mlcourse.data", "build", "--size", size, "--workers", str(workers)]
         with PeakMemory() as memory:
             start = time.perf_counter()
             subprocess.run(command, cwd=REPO_ROOT, env=environment, check=True)
@@ -140,8 +141,7 @@ def time_import(copies, seconds):
         tags = write_collection(Path(folder) / "music", copies=copies, seconds=seconds)
         n_files = len(tags.read_text().splitlines()) - 1
         environment = dict(os.environ, MLCOURSE_DATA=str(Path(folder) / "cache"))
-        command = [sys.executable, "-m", "mlcourse.data", "import", str(tags.parent), str(tags),
-                   "--name", "bench"]
+        command = [sys.executable, "-m", "mlcourse.data", "import", str(tags.parent), str(tags), "--name", "bench"]
         with PeakMemory() as memory:
             start = time.perf_counter()
             subprocess.run(command, cwd=REPO_ROOT, env=environment, check=True)
@@ -192,8 +192,7 @@ def librosa_clip_features(clips):
     Returns:
         ``(logmel, summary, chroma)``: (K, 128, 130), (K, 60) and (K, 12, 130) float32 arrays.
     """
-    magnitude = np.abs(librosa.stft(clips, n_fft=N_FFT, hop_length=HOP_LENGTH, center=True,
-                                    pad_mode="constant"))
+    magnitude = np.abs(librosa.stft(clips, n_fft=N_FFT, hop_length=HOP_LENGTH, center=True, pad_mode="constant"))
     power = magnitude**2
     mel = librosa.feature.melspectrogram(S=power, sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS)
     logmel = np.stack([librosa.power_to_db(clip_mel, top_db=TOP_DB) for clip_mel in mel])
@@ -203,8 +202,7 @@ def librosa_clip_features(clips):
         librosa.feature.spectral_centroid(S=magnitude, sr=SAMPLE_RATE, n_fft=N_FFT)[:, 0],
         librosa.feature.spectral_flatness(S=magnitude)[:, 0],
         librosa.feature.rms(S=magnitude, frame_length=N_FFT)[:, 0],
-        librosa.onset.onset_strength(S=logmel, lag=1, max_size=1, aggregate=np.mean,
-                                     center=False),
+        librosa.onset.onset_strength(S=logmel, lag=1, max_size=1, aggregate=np.mean, center=False),
     ]
     columns = [mfcc.mean(axis=2), mfcc.std(axis=2), chroma.mean(axis=2)]
     for track in tracks:
@@ -261,8 +259,11 @@ def compare_features(n_versions, repeats):
                 ours_seconds.append(seconds)
                 seconds, theirs = time_features(librosa_clip_features, batches)
                 theirs_seconds.append(seconds)
-                print(f"  repeat {repeat + 1}/{repeats}: ours {ours_seconds[-1]:.3f} s, "
-                      f"librosa {theirs_seconds[-1]:.3f} s", flush=True)
+                print(
+                    f"  repeat {repeat + 1}/{repeats}: ours {ours_seconds[-1]:.3f} s, "
+                    f"librosa {theirs_seconds[-1]:.3f} s",
+                    flush=True,
+                )
     finally:
         torch.set_num_threads(threads)
     ours_median, theirs_median = statistics.median(ours_seconds), statistics.median(theirs_seconds)
@@ -278,8 +279,7 @@ def compare_features(n_versions, repeats):
         "ours_over_librosa_time": ours_median / theirs_median,
         "ours_over_librosa_best_time": min(ours_seconds) / min(theirs_seconds),
         "render_clips_s_per_version": statistics.median(render_seconds),
-        "features_share_of_render_clips": (ours_median / len(batches))
-        / statistics.median(render_seconds),
+        "features_share_of_render_clips": (ours_median / len(batches)) / statistics.median(render_seconds),
         "max_differences": differences(ours, theirs),
     }
 
@@ -291,32 +291,42 @@ def compare_features(n_versions, repeats):
 
 def format_build_table(builds):
     """One row per size: clips, workers, times, throughput, cache size, peak memory."""
-    lines = ["| size | versions | clips | workers | wall time (s) | clips/s | build's own time (s) "
-             "| cache on disk (MB) | per clip (kB) | peak RSS, all processes (MB) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| size | versions | clips | workers | wall time (s) | clips/s | build's own time (s) "
+        "| cache on disk (MB) | per clip (kB) | peak RSS, all processes (MB) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for row in builds:
         lines.append(
             f"| {row['size']} | {row['versions']:,} | {row['clips']:,} | {row['workers']} "
             f"| {row['seconds']:.1f} | {row['clips_per_second']:.0f} | {row['build_seconds']:.1f} "
             f"| {row['cache_bytes'] / MB:,.1f} | {row['cache_bytes'] / row['clips'] / 1e3:.1f} "
-            f"| {row['peak_rss_bytes'] / MB:,.0f} |")
+            f"| {row['peak_rss_bytes'] / MB:,.0f} |"
+        )
     return "\n".join(lines)
 
 
 def format_import_table(imports):
     """One row per imported folder: its size, the decoded audio, time and peak memory."""
-    lines = ["| files | clips | decoded audio (MB) | wall time (s) | clips/s | peak RSS (MB) |",
-             "|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| files | clips | decoded audio (MB) | wall time (s) | clips/s | peak RSS (MB) |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
     for row in imports:
-        lines.append(f"| {row['files']} x {row['seconds_per_file']:.0f} s | {row['clips']:,} "
-                     f"| {row['decoded_audio_bytes'] / MB:,.0f} | {row['seconds']:.1f} "
-                     f"| {row['clips_per_second']:.0f} | {row['peak_rss_bytes'] / MB:,.0f} |")
+        lines.append(
+            f"| {row['files']} x {row['seconds_per_file']:.0f} s | {row['clips']:,} "
+            f"| {row['decoded_audio_bytes'] / MB:,.0f} | {row['seconds']:.1f} "
+            f"| {row['clips_per_second']:.0f} | {row['peak_rss_bytes'] / MB:,.0f} |"
+        )
     small, large = imports[0], imports[-1]
     audio_growth = (large["decoded_audio_bytes"] - small["decoded_audio_bytes"]) / MB
     rss_growth = (large["peak_rss_bytes"] - small["peak_rss_bytes"]) / MB
-    lines += ["", f"From the smaller folder to the larger, the decoded audio grows by "
-              f"{audio_growth:,.0f} MB and the peak RSS by {rss_growth:,.0f} MB: the import keeps "
-              "each file's features, not the folder's audio."]
+    lines += [
+        "",
+        f"From the smaller folder to the larger, the decoded audio grows by "
+        f"{audio_growth:,.0f} MB and the peak RSS by {rss_growth:,.0f} MB: the import keeps "
+        "each file's features, not the folder's audio.",
+    ]
     return "\n".join(lines)
 
 
@@ -325,56 +335,64 @@ def format_feature_table(features):
     ours, theirs = features["ours_s"], features["librosa_s"]
     gaps = features["max_differences"]
     ratio = features["ours_over_librosa_time"]
-    return "\n".join([
-        "| features | clips | ours: clips/s | librosa: clips/s | ours / librosa time: medians "
-        "| best runs |",
-        "|---|---:|---:|---:|---:|---:|",
-        f"| log-mel + chroma + 60 summary | {features['clips']} "
-        f"| {features['ours_clips_per_second']:,.0f} (best {features['clips'] / min(ours):,.0f}) "
-        f"| {features['librosa_clips_per_second']:,.0f} (best {features['clips'] / min(theirs):,.0f}) "
-        f"| {ratio:.2f} ({'ours faster' if ratio < 1 else 'librosa faster'}) "
-        f"| {features['ours_over_librosa_best_time']:.2f} |",
-        "",
-        f"Same features: the log-mels differ by at most {gaps['logmel_db']:.1e} dB, the chromas "
-        f"by {gaps['chroma']:.1e}, the summary features by {gaps['summary_scaled']:.1e} of their "
-        "column's largest value.",
-    ])
+    return "\n".join(
+        [
+            "| features | clips | ours: clips/s | librosa: clips/s | ours / librosa time: medians | best runs |",
+            "|---|---:|---:|---:|---:|---:|",
+            f"| log-mel + chroma + 60 summary | {features['clips']} "
+            f"| {features['ours_clips_per_second']:,.0f} (best {features['clips'] / min(ours):,.0f}) "
+            f"| {features['librosa_clips_per_second']:,.0f} (best {features['clips'] / min(theirs):,.0f}) "
+            f"| {ratio:.2f} ({'ours faster' if ratio < 1 else 'librosa faster'}) "
+            f"| {features['ours_over_librosa_best_time']:.2f} |",
+            "",
+            f"Same features: the log-mels differ by at most {gaps['logmel_db']:.1e} dB, the chromas "
+            f"by {gaps['chroma']:.1e}, the summary features by {gaps['summary_scaled']:.1e} of their "
+            "column's largest value.",
+        ]
+    )
 
 
 def format_notes(report):
     """How each number was measured."""
     features = report["features"]
-    return "\n".join([
-        "- Build: `python -m mlcourse.data build --size S --workers N`, timed from the start of "
-        "the command to its end (Python's start and imports included), into an empty temporary "
-        "`MLCOURSE_DATA`; the build's own time is the one it writes in its manifest (from the "
-        "recipe check to the last file). Peak RSS: the command and its worker pool, summed every "
-        "0.2 s (shared pages count once per process: an upper bound). 1 MB = 10^6 bytes.",
-        f"- Features: the first {features['versions']} versions of the {features['size']} plan, "
-        f"{features['clips']} clips, rendered once; `compute_clip_features` and librosa "
-        "(one `librosa.stft` per version, then every feature from that spectrogram) each run "
-        "once per version as in the build, alternating, on one thread (torch threads and "
-        f"numpy's BLAS set to 1, as in the build's workers), after one warm-up call; median of "
-        f"{len(features['ours_s'])} runs (best in brackets). Below 1, ours is faster.",
-        f"- For scale: one version's `render_clips` (render, cut, features) took "
-        f"{features['render_clips_s_per_version']:.2f} s on one thread; our features are "
-        f"{features['features_share_of_render_clips']:.0%} of it, the rest is rendering.",
-    ])
+    return "\n".join(
+        [
+            "- Build: `python -m mlcourse.data build --size S --workers N`, timed from the start of "
+            "the command to its end (Python's start and imports included), into an empty temporary "
+            "`MLCOURSE_DATA`; the build's own time is the one it writes in its manifest (from the "
+            "recipe check to the last file). Peak RSS: the command and its worker pool, summed every "
+            "0.2 s (shared pages count once per process: an upper bound). 1 MB = 10^6 bytes.",
+            f"- Features: the first {features['versions']} versions of the {features['size']} plan, "
+            f"{features['clips']} clips, rendered once; `compute_clip_features` and librosa "
+            "(one `librosa.stft` per version, then every feature from that spectrogram) each run "
+            "once per version as in the build, alternating, on one thread (torch threads and "
+            f"numpy's BLAS set to 1, as in the build's workers), after one warm-up call; median of "
+            f"{len(features['ours_s'])} runs (best in brackets). Below 1, ours is faster.",
+            f"- For scale: one version's `render_clips` (render, cut, features) took "
+            f"{features['render_clips_s_per_version']:.2f} s on one thread; our features are "
+            f"{features['features_share_of_render_clips']:.0%} of it, the rest is rendering.",
+        ]
+    )
 
 
 def format_report(report):
     """The whole markdown report."""
-    return "\n\n".join([
-        format_header("Dataset build benchmark", report["config"]["command"], report["machine"]),
-        "## The build",
-        format_build_table(report["builds"]),
-        "## Importing an audio folder",
-        format_import_table(report["imports"]),
-        "## Clip features: ours (torch) against librosa",
-        format_feature_table(report["features"]),
-        "## How it was measured",
-        format_notes(report),
-    ]) + "\n"
+    return (
+        "\n\n".join(
+            [
+                format_header("Dataset build benchmark", report["config"]["command"], report["machine"]),
+                "## The build",
+                format_build_table(report["builds"]),
+                "## Importing an audio folder",
+                format_import_table(report["imports"]),
+                "## Clip features: ours (torch) against librosa",
+                format_feature_table(report["features"]),
+                "## How it was measured",
+                format_notes(report),
+            ]
+        )
+        + "\n"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -385,9 +403,13 @@ def format_report(report):
 def parse_arguments():
     """``--quick``, ``--workers``."""
     parser = make_parser(__doc__, "the smoke size only, fewer versions and repeats for the features")
-    parser.add_argument("--workers", type=int, default=default_workers(),
-                        help="the build's worker processes (default: as build_dataset, the CPU "
-                        f"count at most 4, here {default_workers()})")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=default_workers(),
+        help="the build's worker processes (default: as build_dataset, the CPU "
+        f"count at most 4, here {default_workers()})",
+    )
     return parser.parse_args()
 
 
@@ -408,8 +430,7 @@ def main():
         imports.append(time_import(copies, seconds))
     features = compare_features(config["feature_versions"], config["feature_repeats"])
     record_end_load(machine)
-    report = {"config": config, "machine": machine, "builds": builds, "imports": imports,
-              "features": features}
+    report = {"config": config, "machine": machine, "builds": builds, "imports": imports, "features": features}
     markdown = format_report(report)
     print("\n" + markdown)
     write_results("dataset", markdown, report)

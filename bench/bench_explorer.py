@@ -80,10 +80,8 @@ FRAME_MS = 1000 / 60
 """A hover handler that fits within one frame at 60 Hz follows the mouse without lag."""
 BROWSER_TIMEOUT_MS = 120_000
 
-FULL = {"n_points": 20_000, "warmup_points": 5_000, "colour_changes": 10, "hovers": 50,
-        "clicks": 5, "switches": 5}
-QUICK = {"n_points": 2_000, "warmup_points": 1_000, "colour_changes": 6, "hovers": 20,
-         "clicks": 3, "switches": 2}
+FULL = {"n_points": 20_000, "warmup_points": 5_000, "colour_changes": 10, "hovers": 50, "clicks": 5, "switches": 5}
+QUICK = {"n_points": 2_000, "warmup_points": 1_000, "colour_changes": 6, "hovers": 20, "clicks": 3, "switches": 2}
 """The warm-up fit has over 4,096 points in the full run, like the timed one, so that it also
 compiles pynndescent's nearest-neighbour search (UMAP computes exact neighbours below 4,096)."""
 
@@ -102,17 +100,24 @@ def make_data(n_points, seed=SEED):
     half = DIMENSION // 2
     embeddings[:, :half] += CLASS_SPREAD * rng.standard_normal((N_CLASSES, half), dtype=np.float32)[classes]
     embeddings[:, half:] += GROUP_SPREAD * rng.standard_normal((N_GROUPS, half), dtype=np.float32)[groups]
-    return {"embeddings": embeddings,
-            "class": np.array([f"c{k:02d}" for k in range(N_CLASSES)])[classes],
-            "group": np.array([f"g{k}" for k in range(N_GROUPS)])[groups],
-            "names": np.array([f"clip-{i:05d}" for i in range(n_points)])}
+    return {
+        "embeddings": embeddings,
+        "class": np.array([f"c{k:02d}" for k in range(N_CLASSES)])[classes],
+        "group": np.array([f"g{k}" for k in range(N_GROUPS)])[groups],
+        "names": np.array([f"clip-{i:05d}" for i in range(n_points)]),
+    }
 
 
 def make_explorer(data, cache_dir, method="umap"):
     """The explorer the benchmark measures, as the notebook builds it (without audio)."""
-    return EmbeddingExplorer(data["embeddings"], {"class": data["class"], "group": data["group"]},
-                             names=data["names"], subspaces={SUBSPACE: slice(*SUBSPACE_DIMS)},
-                             method=method, cache_dir=cache_dir)
+    return EmbeddingExplorer(
+        data["embeddings"],
+        {"class": data["class"], "group": data["group"]},
+        names=data["names"],
+        subspaces={SUBSPACE: slice(*SUBSPACE_DIMS)},
+        method=method,
+        cache_dir=cache_dir,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -161,12 +166,12 @@ def map_quality(maps, data):
     """
     n_points = len(data["embeddings"])
     sample = np.random.default_rng(SEED).choice(n_points, min(QUALITY_SAMPLE, n_points), replace=False)
-    quality = {"embedding": {"trustworthiness": 1.0,
-                             "class_agreement": class_agreement(data["embeddings"], data["class"])}}
+    quality = {
+        "embedding": {"trustworthiness": 1.0, "class_agreement": class_agreement(data["embeddings"], data["class"])}
+    }
     for name, (points, xy) in maps.items():
         quality[name] = {
-            "trustworthiness": float(trustworthiness(points[sample], xy[sample],
-                                                     n_neighbors=QUALITY_NEIGHBOURS)),
+            "trustworthiness": float(trustworthiness(points[sample], xy[sample], n_neighbors=QUALITY_NEIGHBOURS)),
             "class_agreement": class_agreement(xy, data["class"]),
         }
     return quality
@@ -201,8 +206,14 @@ def write_notebook(folder, data, cache_dir):
     """The data as .npz and a notebook that shows their explorer, reading the maps from cache_dir."""
     np.savez(folder / "explorer_data.npz", **data)
     setup, show = NOTEBOOK_CELLS
-    show = show.format(sample_rate=SAMPLE_RATE, n_neighbours=N_NEIGHBOURS, subspace=SUBSPACE,
-                       dims=SUBSPACE_DIMS, cache_dir=str(cache_dir), kernel_times=KERNEL_TIMES)
+    show = show.format(
+        sample_rate=SAMPLE_RATE,
+        n_neighbours=N_NEIGHBOURS,
+        subspace=SUBSPACE,
+        dims=SUBSPACE_DIMS,
+        cache_dir=str(cache_dir),
+        kernel_times=KERNEL_TIMES,
+    )
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in (setup, show)])
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(notebook, folder / NOTEBOOK)
@@ -235,8 +246,11 @@ const timeUntil = (done, act, timeoutMs) => new Promise((resolve, reject) => {
 });
 """
 
-COLOUR_JS = """async ([concept, timeoutMs]) => {
-""" + TIME_UNTIL_JS + """
+COLOUR_JS = (
+    """async ([concept, timeoutMs]) => {
+"""
+    + TIME_UNTIL_JS
+    + """
   const select = root.querySelector('select');
   const index = [...select.options].findIndex((option) => option.textContent === concept);
   const draws = Number(canvas.dataset.draws);
@@ -245,9 +259,13 @@ COLOUR_JS = """async ([concept, timeoutMs]) => {
     () => { select.selectedIndex = index; select.dispatchEvent(new Event('change', {bubbles: true})); },
     timeoutMs);
 }"""
+)
 
-SWITCH_JS = """async ([space, timeoutMs]) => {
-""" + TIME_UNTIL_JS + """
+SWITCH_JS = (
+    """async ([space, timeoutMs]) => {
+"""
+    + TIME_UNTIL_JS
+    + """
   const button = [...root.querySelectorAll('.widget-toggle-button')]
     .find((b) => b.textContent.trim() === space);
   const draws = Number(canvas.dataset.draws);
@@ -257,9 +275,13 @@ SWITCH_JS = """async ([space, timeoutMs]) => {
     () => button.click(),
     timeoutMs);
 }"""
+)
 
-HOVER_JS = """async (positions) => {
-""" + TIME_UNTIL_JS + """
+HOVER_JS = (
+    """async (positions) => {
+"""
+    + TIME_UNTIL_JS
+    + """
   const tooltip = root.querySelector('.mlcourse-map-tooltip');
   const results = [];
   for (const [x, y] of positions) {
@@ -278,6 +300,7 @@ HOVER_JS = """async (positions) => {
   }
   return results;
 }"""
+)
 
 PAINTED_PIXELS_JS = """([count, seed]) => {
   const canvas = document.querySelector('.mlcourse-explorer .mlcourse-map canvas');
@@ -293,8 +316,11 @@ PAINTED_PIXELS_JS = """([count, seed]) => {
     .map(([x, y]) => [x / canvas.width * canvas.clientWidth, y / canvas.height * canvas.clientHeight]);
 }"""
 
-CLICK_JS = """async ([x, y, nNeighbours, timeoutMs]) => {
-""" + TIME_UNTIL_JS + """
+CLICK_JS = (
+    """async ([x, y, nNeighbours, timeoutMs]) => {
+"""
+    + TIME_UNTIL_JS
+    + """
   const heading = () => root.querySelector('.mlcourse-selected');
   const neighbours = () => [...root.querySelectorAll('.mlcourse-neighbour')];
   const before = heading() ? heading().textContent : '';
@@ -315,6 +341,7 @@ CLICK_JS = """async ([x, y, nNeighbours, timeoutMs]) => {
     click, timeoutMs);
   return {ms, syncMs, selected: heading().querySelector('b').textContent};
 }"""
+)
 
 IDLE_JS = """() => {
   const root = document.querySelector('.mlcourse-explorer');
@@ -384,8 +411,10 @@ def hover_gaps(xy, aimed, shown_names, names):
     """
     drawn = drawn_positions(xy)
     index = {name: i for i, name in enumerate(names)}
-    return [None if name is None else float(np.linalg.norm(drawn[index[name]] - drawn[target]))
-            for target, name in zip(aimed, shown_names)]
+    return [
+        None if name is None else float(np.linalg.norm(drawn[index[name]] - drawn[target]))
+        for target, name in zip(aimed, shown_names)
+    ]
 
 
 def measure_browser(folder, data, cache_dir, xy, config, screenshot):
@@ -409,9 +438,12 @@ def measure_browser(folder, data, cache_dir, xy, config, screenshot):
     print("Starting JupyterLab and Chromium ...", flush=True)
     with jupyterlab(folder) as url, notebook_page(url, NOTEBOOK, screenshot=screenshot) as page:
         result["chromium"] = page.context.browser.version
-        page.wait_for_function(f"() => {{ const c = document.querySelector('.mlcourse-map canvas'); "
-                               f"return c && c.dataset.points === '{n_points}' && c.dataset.busy === '0'; }}",
-                               timeout=300_000, polling=50)
+        page.wait_for_function(
+            f"() => {{ const c = document.querySelector('.mlcourse-map canvas'); "
+            f"return c && c.dataset.points === '{n_points}' && c.dataset.busy === '0'; }}",
+            timeout=300_000,
+            polling=50,
+        )
         # performance.now() counts from the page's navigation: JupyterLab's loading, the
         # kernel's start, the cells' imports, reading the map and drawing it.
         result["open_to_map_s"] = page.evaluate("performance.now()") / 1000
@@ -441,8 +473,7 @@ def measure_browser(folder, data, cache_dir, xy, config, screenshot):
         print("Clicks ...", flush=True)
         for x, y in page.evaluate(PAINTED_PIXELS_JS, [config["clicks"], SEED]):
             click, n_draws = timed_action(page, CLICK_JS, [x, y, N_NEIGHBOURS, timeout])
-            record(result, "click", ms=click["ms"], draws=n_draws, handler_ms=click["syncMs"],
-                   clip=click["selected"])
+            record(result, "click", ms=click["ms"], draws=n_draws, handler_ms=click["syncMs"], clip=click["selected"])
         # For the screenshot: a tooltip, and the last clicked clip's neighbours on the map.
         page.evaluate(HOVER_JS, [positions[0]])
     return result
@@ -485,15 +516,20 @@ def format_map_table(report):
     kernel = report["browser"]["kernel_map_seconds"]["complete"]
     lines.append(f"| map read from `cache_dir` by the notebook's kernel (a fresh process) | {kernel:.3f} |")
     ratio = report["umap_over_tsne"]
-    lines.append(f"\n**UMAP / t-SNE** (complete space, without the warm-up): {ratio:.2f} "
-                 f"(below 1, UMAP is faster: t-SNE takes {1 / ratio:.1f} times as long)")
+    lines.append(
+        f"\n**UMAP / t-SNE** (complete space, without the warm-up): {ratio:.2f} "
+        f"(below 1, UMAP is faster: t-SNE takes {1 / ratio:.1f} times as long)"
+    )
     return "\n".join(lines)
 
 
 def format_quality_table(report):
     """Trustworthiness and class agreement of each map."""
-    lines = [f"| map | trustworthiness ({QUALITY_NEIGHBOURS} neighbours, {QUALITY_SAMPLE:,}-point sample) "
-             f"| {QUALITY_NEIGHBOURS} nearest on the map sharing the class |", "|---|---:|---:|"]
+    lines = [
+        f"| map | trustworthiness ({QUALITY_NEIGHBOURS} neighbours, {QUALITY_SAMPLE:,}-point sample) "
+        f"| {QUALITY_NEIGHBOURS} nearest on the map sharing the class |",
+        "|---|---:|---:|",
+    ]
     for name, label in QUALITY_ROWS.items():
         quality = report["quality"][name]
         trust = "1 (by definition)" if name == "embedding" else f"{quality['trustworthiness']:.3f}"
@@ -504,14 +540,17 @@ def format_quality_table(report):
 def format_interaction_table(report):
     """Median and max delay of each interaction, in milliseconds."""
     browser = report["browser"]
-    lines = ["| interaction | repeats | median (ms) | max (ms) | map draws | timed from → to |",
-             "|---|---:|---:|---:|---:|---|"]
+    lines = [
+        "| interaction | repeats | median (ms) | max (ms) | map draws | timed from → to |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
     for name, (label, what) in INTERACTIONS.items():
         values = browser[f"{name}_ms"]
         n_draws = sorted(set(browser.get(f"{name}_draws", [])))
         n_draws = "–".join(map(str, (n_draws[0], n_draws[-1]) if len(n_draws) > 1 else n_draws)) or "—"
-        lines.append(f"| {label} | {len(values)} | {statistics.median(values):.1f} | {max(values):.1f} "
-                     f"| {n_draws} | {what} |")
+        lines.append(
+            f"| {label} | {len(values)} | {statistics.median(values):.1f} | {max(values):.1f} | {n_draws} | {what} |"
+        )
     return "\n".join(lines)
 
 
@@ -520,69 +559,76 @@ def format_notes(report):
     config, browser = report["config"], report["browser"]
     hits = sum(shown == aimed for shown, aimed in zip(browser["hover_tooltips"], browser["hover_names"]))
     gaps = [gap for gap in browser["hover_gap_px"] if gap is not None] or [float("nan")]
-    return "\n".join([
-        f"- Data: {config['n_points']:,} x {DIMENSION} float32 embeddings, seed {SEED}: unit Gaussian "
-        f"noise, plus one of {N_CLASSES} class centres (scale {CLASS_SPREAD}) in dimensions 0-63 and "
-        f"one of {N_GROUPS} group centres (scale {GROUP_SPREAD}) in dimensions 64-127. Concepts "
-        "'class' and 'group'; the explorer's sub-space 'class' is dimensions 0-63.",
-        "- Maps: wall time of one `EmbeddingExplorer.projection(space)` call each (hashing the "
-        "points, UMAP with the explorer's settings: 15 neighbours, spectral initialisation, seed 0, "
-        "and saving the map to a `cache_dir` in a temporary folder). A seeded UMAP runs on one "
-        "core. The warm-up fit comes first in the process and pays for numba's compilation; "
-        "the timed fits do not. t-SNE: `TSNE(n_components=2, method='barnes_hut', "
-        f"random_state={SEED})`, scikit-learn's defaults otherwise (perplexity 30, PCA "
-        "initialisation, 1,000 iterations), whose gradient uses all cores (OpenMP).",
-        f"- Quality: `sklearn.manifold.trustworthiness(points, map, n_neighbors={QUALITY_NEIGHBOURS})` "
-        f"on the same seeded {QUALITY_SAMPLE:,} points for every map (1 = no false neighbours "
-        f"on the map); class agreement: the fraction of each point's {QUALITY_NEIGHBOURS} "
-        "nearest neighbours on the 2-D map (over all points) that share its class.",
-        "- Browser: JupyterLab on loopback, a notebook that builds the same explorer (with a "
-        "1-s sine as audio) with the same `cache_dir` and calls `explorer.show()`, run in headless "
-        f"Chromium {browser['chromium']} (software rendering, no GPU) driven by Playwright "
-        f"(`coursetools.labbrowser`). From opening the notebook to its map drawn: "
-        f"{browser['open_to_map_s']:.1f} s (JupyterLab's loading, the kernel's start, the imports, "
-        "reading the map from `cache_dir`).",
-        "- Delays are measured inside the page with `performance.now()`: each starts before the "
-        "event is dispatched and stops when a `MutationObserver` on the explorer sees the expected "
-        "state, before the frame is painted (at most one frame, ~17 ms, later); Playwright's "
-        "own latency is not in them. Between two actions the bench waits until the map is not "
-        "busy and no control is disabled, plus 0.3 s. *Map draws*: how many times the canvas "
-        "was drawn from the action until the page settled (its `data-draws` counter).",
-        f"- Colour: the 'colour by' select set to the other concept and a `change` event "
-        f"dispatched, {len(browser['colour_change_ms'])} times alternating 'group' and 'class'.",
-        f"- Hover: a synthetic `mousemove` at the drawn position of {len(browser['hover_ms'])} "
-        f"seeded points; the handler scans all {config['n_points']:,} points for the nearest "
-        f"within 8 pixels. The event carries the whole pixel nearest the point's drawn centre, "
-        "as a mouse would, so where points are dense another one may be nearer that pixel: the "
-        f"tooltip named the point aimed at in {hits} of {len(browser['hover_ms'])} hovers, and the "
-        f"point it named was a median {statistics.median(gaps):.2f} px (at most {max(gaps):.2f} px) "
-        f"from it; {len(browser['hover_ms']) - len(gaps)} hovers showed no tooltip.",
-        f"- Click: a synthetic click on {len(browser['click_ms'])} painted pixels spread over the "
-        "canvas (found with `getImageData`); the kernel finds the clip's 5 nearest neighbours in "
-        "the full embedding, encodes 6 one-second WAVs and sends the panels. The page's own "
-        "part is the time the click handler itself takes (before anything reaches the kernel).",
-        f"- Switch: the sub-space's toggle button clicked, then 'complete', {len(browser['switch_back_ms'])} "
-        "times each; the maps were already on disk, and after the first switch in memory. "
-        "Done when `data-space` is the new space, `data-draws` has grown and `data-busy` is 0.",
-        f"- For reference: a response within {IMMEDIATE_MS} ms feels immediate; a hover handler "
-        f"within one frame ({FRAME_MS:.0f} ms at 60 Hz) follows the mouse without lag.",
-        f"- Screenshot of the page at the end: `bench/results/{report['screenshot']}`.",
-    ])
+    return "\n".join(
+        [
+            f"- Data: {config['n_points']:,} x {DIMENSION} float32 embeddings, seed {SEED}: unit Gaussian "
+            f"noise, plus one of {N_CLASSES} class centres (scale {CLASS_SPREAD}) in dimensions 0-63 and "
+            f"one of {N_GROUPS} group centres (scale {GROUP_SPREAD}) in dimensions 64-127. Concepts "
+            "'class' and 'group'; the explorer's sub-space 'class' is dimensions 0-63.",
+            "- Maps: wall time of one `EmbeddingExplorer.projection(space)` call each (hashing the "
+            "points, UMAP with the explorer's settings: 15 neighbours, spectral initialisation, seed 0, "
+            "and saving the map to a `cache_dir` in a temporary folder). A seeded UMAP runs on one "
+            "core. The warm-up fit comes first in the process and pays for numba's compilation; "
+            "the timed fits do not. t-SNE: `TSNE(n_components=2, method='barnes_hut', "
+            f"random_state={SEED})`, scikit-learn's defaults otherwise (perplexity 30, PCA "
+            "initialisation, 1,000 iterations), whose gradient uses all cores (OpenMP).",
+            f"- Quality: `sklearn.manifold.trustworthiness(points, map, n_neighbors={QUALITY_NEIGHBOURS})` "
+            f"on the same seeded {QUALITY_SAMPLE:,} points for every map (1 = no false neighbours "
+            f"on the map); class agreement: the fraction of each point's {QUALITY_NEIGHBOURS} "
+            "nearest neighbours on the 2-D map (over all points) that share its class.",
+            "- Browser: JupyterLab on loopback, a notebook that builds the same explorer (with a "
+            "1-s sine as audio) with the same `cache_dir` and calls `explorer.show()`, run in headless "
+            f"Chromium {browser['chromium']} (software rendering, no GPU) driven by Playwright "
+            f"(`coursetools.labbrowser`). From opening the notebook to its map drawn: "
+            f"{browser['open_to_map_s']:.1f} s (JupyterLab's loading, the kernel's start, the imports, "
+            "reading the map from `cache_dir`).",
+            "- Delays are measured inside the page with `performance.now()`: each starts before the "
+            "event is dispatched and stops when a `MutationObserver` on the explorer sees the expected "
+            "state, before the frame is painted (at most one frame, ~17 ms, later); Playwright's "
+            "own latency is not in them. Between two actions the bench waits until the map is not "
+            "busy and no control is disabled, plus 0.3 s. *Map draws*: how many times the canvas "
+            "was drawn from the action until the page settled (its `data-draws` counter).",
+            f"- Colour: the 'colour by' select set to the other concept and a `change` event "
+            f"dispatched, {len(browser['colour_change_ms'])} times alternating 'group' and 'class'.",
+            f"- Hover: a synthetic `mousemove` at the drawn position of {len(browser['hover_ms'])} "
+            f"seeded points; the handler scans all {config['n_points']:,} points for the nearest "
+            f"within 8 pixels. The event carries the whole pixel nearest the point's drawn centre, "
+            "as a mouse would, so where points are dense another one may be nearer that pixel: the "
+            f"tooltip named the point aimed at in {hits} of {len(browser['hover_ms'])} hovers, and the "
+            f"point it named was a median {statistics.median(gaps):.2f} px (at most {max(gaps):.2f} px) "
+            f"from it; {len(browser['hover_ms']) - len(gaps)} hovers showed no tooltip.",
+            f"- Click: a synthetic click on {len(browser['click_ms'])} painted pixels spread over the "
+            "canvas (found with `getImageData`); the kernel finds the clip's 5 nearest neighbours in "
+            "the full embedding, encodes 6 one-second WAVs and sends the panels. The page's own "
+            "part is the time the click handler itself takes (before anything reaches the kernel).",
+            f"- Switch: the sub-space's toggle button clicked, then 'complete', {len(browser['switch_back_ms'])} "
+            "times each; the maps were already on disk, and after the first switch in memory. "
+            "Done when `data-space` is the new space, `data-draws` has grown and `data-busy` is 0.",
+            f"- For reference: a response within {IMMEDIATE_MS} ms feels immediate; a hover handler "
+            f"within one frame ({FRAME_MS:.0f} ms at 60 Hz) follows the mouse without lag.",
+            f"- Screenshot of the page at the end: `bench/results/{report['screenshot']}`.",
+        ]
+    )
 
 
 def format_report(report):
     """The whole markdown report."""
-    return "\n\n".join([
-        format_header("Embedding explorer benchmark", report["config"]["command"], report["machine"]),
-        "## Map time",
-        format_map_table(report),
-        "## Map quality",
-        format_quality_table(report),
-        "## Interaction delay, in the browser",
-        format_interaction_table(report),
-        "## How it was measured",
-        format_notes(report),
-    ]) + "\n"
+    return (
+        "\n\n".join(
+            [
+                format_header("Embedding explorer benchmark", report["config"]["command"], report["machine"]),
+                "## Map time",
+                format_map_table(report),
+                "## Map quality",
+                format_quality_table(report),
+                "## Interaction delay, in the browser",
+                format_interaction_table(report),
+                "## How it was measured",
+                format_notes(report),
+            ]
+        )
+        + "\n"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -601,8 +647,19 @@ def main():
     arguments = parse_arguments()
     config = dict(QUICK if arguments.quick else FULL)
     config["command"] = command_line()
-    peers = {name: version(name) for name in ("umap-learn", "pynndescent", "numba", "scikit-learn",
-                                              "jupyterlab", "anywidget", "ipywidgets", "playwright")}
+    peers = {
+        name: version(name)
+        for name in (
+            "umap-learn",
+            "pynndescent",
+            "numba",
+            "scikit-learn",
+            "jupyterlab",
+            "anywidget",
+            "ipywidgets",
+            "playwright",
+        )
+    }
     machine = describe_machine(code_files=CODE_FILES, versions=peers)
     data = make_data(config["n_points"])
     screenshot = RESULTS_DIR / "explorer.png"

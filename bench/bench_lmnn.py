@@ -117,8 +117,7 @@ def cross_validation_benchmark(name, X, y):
     """Stratified, shuffled ``N_FOLDS``-fold CV for accuracy, plus one full-data fit to time."""
     X = np.asarray(X, dtype=np.float64)
     folds = StratifiedKFold(n_splits=N_FOLDS, shuffle=True, random_state=SEED)
-    splits = [standardise_split(X[train], y[train], X[test], y[test])
-              for train, test in folds.split(X, y)]
+    splits = [standardise_split(X[train], y[train], X[test], y[test]) for train, test in folds.split(X, y)]
     protocol = f"{N_FOLDS}-fold stratified CV (seed {SEED}); fit timed on all {len(y)} samples"
     return Benchmark(name, protocol, splits, StandardScaler().fit_transform(X), y)
 
@@ -131,8 +130,10 @@ def workshop_benchmark(concept):
     test = load_dataset("workshop", split="test")
     labels = LabelEncoder().fit(np.concatenate([train.meta[concept], test.meta[concept]]))
     split = standardise_split(
-        np.asarray(train.summary, dtype=np.float64), labels.transform(train.meta[concept]),
-        np.asarray(test.summary, dtype=np.float64), labels.transform(test.meta[concept]),
+        np.asarray(train.summary, dtype=np.float64),
+        labels.transform(train.meta[concept]),
+        np.asarray(test.summary, dtype=np.float64),
+        labels.transform(test.meta[concept]),
     )
     protocol = f"train split ({len(split.y_train)}) -> test split ({len(split.y_test)}); fit timed on train"
     return Benchmark(f"workshop {concept}", protocol, [split])
@@ -205,8 +206,7 @@ def fit_ours(training_sets, repeats, device):
     def make_estimator():
         return LMNN(n_neighbors=N_NEIGHBORS, device=device, random_state=SEED)
 
-    return fit_local_method(make_estimator, lambda model: bool(model.converged_),
-                            training_sets, repeats, device)
+    return fit_local_method(make_estimator, lambda model: bool(model.converged_), training_sets, repeats, device)
 
 
 def fit_nca(training_sets, repeats):
@@ -216,8 +216,7 @@ def fit_nca(training_sets, repeats):
         return NeighborhoodComponentsAnalysis(random_state=SEED)
 
     # L-BFGS stops at max_iter when no tolerance was met; sklearn only warns when verbose.
-    return fit_local_method(make_estimator, lambda model: model.n_iter_ < model.max_iter,
-                            training_sets, repeats)
+    return fit_local_method(make_estimator, lambda model: model.n_iter_ < model.max_iter, training_sets, repeats)
 
 
 def fit_baseline(training_sets):
@@ -241,8 +240,7 @@ def side_env_works():
     """Whether the side environment imports metric-learn 0.7.0."""
     if not side_env_python().exists():
         return False
-    check = [str(side_env_python()), "-c",
-             "import metric_learn, sklearn; assert metric_learn.__version__ == '0.7.0'"]
+    check = [str(side_env_python()), "-c", "import metric_learn, sklearn; assert metric_learn.__version__ == '0.7.0'"]
     return subprocess.run(check, capture_output=True).returncode == 0
 
 
@@ -262,8 +260,10 @@ def create_side_env():
     """
     if side_env_works():
         return
-    print(f"Creating metric-learn's side environment bench/{SIDE_ENV_DIR.name} "
-          f"({' '.join(SIDE_ENV_REQUIREMENTS)}) ...", flush=True)
+    print(
+        f"Creating metric-learn's side environment bench/{SIDE_ENV_DIR.name} ({' '.join(SIDE_ENV_REQUIREMENTS)}) ...",
+        flush=True,
+    )
     steps = [
         [sys.executable, "-m", "venv", "--clear", str(SIDE_ENV_DIR)],
         [str(side_env_python()), "-m", "pip", "install", "--quiet", *SIDE_ENV_REQUIREMENTS],
@@ -273,15 +273,15 @@ def create_side_env():
         if result.returncode != 0:
             raise MethodUnavailable(
                 f"could not create the side environment: `{' '.join(command[1:4])} ...` exited "
-                f"with {result.returncode}: {last_lines(result.stderr or result.stdout)}")
+                f"with {result.returncode}: {last_lines(result.stderr or result.stdout)}"
+            )
     if not side_env_works():
         raise MethodUnavailable("the side environment was created but cannot import metric-learn 0.7.0")
 
 
 def write_jobs(path, training_sets, repeats):
     """Write the training sets for the runner (see ``metric_learn_runner.py``)."""
-    arrays = {"n_sets": len(training_sets), "n_neighbors": N_NEIGHBORS,
-              "random_state": SEED, "repeats": repeats}
+    arrays = {"n_sets": len(training_sets), "n_neighbors": N_NEIGHBORS, "random_state": SEED, "repeats": repeats}
     for i, (X, y) in enumerate(training_sets):
         arrays[f"X_{i}"], arrays[f"y_{i}"] = X, y
     np.savez(path, **arrays)
@@ -302,11 +302,11 @@ def fit_metric_learn(training_sets, repeats):
         # Output is not captured: the runner's progress lines show as it goes.
         runner = subprocess.run([str(side_env_python()), str(RUNNER), str(jobs), str(result)])
         if runner.returncode != 0 or not result.exists():
-            raise MethodUnavailable(f"the metric-learn runner exited with {runner.returncode} "
-                                    "(its error is printed above)")
+            raise MethodUnavailable(
+                f"the metric-learn runner exited with {runner.returncode} (its error is printed above)"
+            )
         report = json.loads(result.read_text())
-    fits = [Fit(np.array(fit["components"]), fit["seconds"], fit["converged"], fit["n_iter"])
-            for fit in report["fits"]]
+    fits = [Fit(np.array(fit["components"]), fit["seconds"], fit["converged"], fit["n_iter"]) for fit in report["fits"]]
     printed = sorted({line for fit in report["fits"] for line in fit["printed"]})
     return fits, {"versions": report["versions"], "printed": printed}
 
@@ -355,7 +355,7 @@ def summarise_fits(benchmark, method, fits):
         "split_accuracies": accuracies,
         "converged": timed.converged,
         "n_iter": None if timed.n_iter is None else int(timed.n_iter),
-        "splits_converged": [fit.converged for fit in fits[:len(benchmark.splits)]],
+        "splits_converged": [fit.converged for fit in fits[: len(benchmark.splits)]],
     }
 
 
@@ -387,8 +387,7 @@ def run_benchmark(benchmark, repeats, device, unavailable):
                 raise MethodUnavailable(unavailable[method])
             row = run_method(method, benchmark, repeats, device)
         except MethodUnavailable as error:
-            row = {"dataset": benchmark.name, "method": method, "status": "unavailable",
-                   "reason": str(error)}
+            row = {"dataset": benchmark.name, "method": method, "status": "unavailable", "reason": str(error)}
         rows.append(row)
         print(format_row(row), flush=True)
     return rows
@@ -459,30 +458,42 @@ def format_row(row):
         accuracy = format_number(row["accuracy"], ".3f")
         if len(row["split_accuracies"]) > 1:
             accuracy += f" ± {row['accuracy_std']:.3f}"
-        cells = [row["dataset"], row["method"], format_fit_time(row), accuracy,
-                 format_converged(row), format_number(row["n_iter"], "d")]
+        cells = [
+            row["dataset"],
+            row["method"],
+            format_fit_time(row),
+            accuracy,
+            format_converged(row),
+            format_number(row["n_iter"], "d"),
+        ]
     return "| " + " | ".join(cells) + " |"
 
 
 def format_results_table(rows):
     """The main table, one row per dataset and method."""
-    lines = ["| dataset | method | fit time (s) | kNN accuracy | converged | iterations |",
-             "|---|---|---:|---:|---|---:|"]
+    lines = [
+        "| dataset | method | fit time (s) | kNN accuracy | converged | iterations |",
+        "|---|---|---:|---:|---|---:|",
+    ]
     return "\n".join(lines + [format_row(row) for row in rows])
 
 
 def format_comparison_table(comparisons):
     """Ratios against our LMNN (time: peer / ours) and accuracy differences (ours - peer)."""
-    lines = ["| dataset | metric-learn time / ours | NCA time / ours | accuracy: ours − metric-learn "
-             "| ours − NCA | ours − 3-NN |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| dataset | metric-learn time / ours | NCA time / ours | accuracy: ours − metric-learn "
+        "| ours − NCA | ours − 3-NN |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for item in comparisons:
-        cells = [item["dataset"],
-                 format_number(item["metric_learn_time_over_ours"], ".1f"),
-                 format_number(item["nca_time_over_ours"], ".1f"),
-                 format_number(item["accuracy_ours_minus_metric_learn"], "+.3f"),
-                 format_number(item["accuracy_ours_minus_nca"], "+.3f"),
-                 format_number(item["accuracy_ours_minus_baseline"], "+.3f")]
+        cells = [
+            item["dataset"],
+            format_number(item["metric_learn_time_over_ours"], ".1f"),
+            format_number(item["nca_time_over_ours"], ".1f"),
+            format_number(item["accuracy_ours_minus_metric_learn"], "+.3f"),
+            format_number(item["accuracy_ours_minus_nca"], "+.3f"),
+            format_number(item["accuracy_ours_minus_baseline"], "+.3f"),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -525,18 +536,22 @@ def format_notes(report):
 def format_report(report):
     """The whole markdown report."""
     machine = report["machine"]
-    return "\n\n".join([
-        format_header("LMNN benchmark", report["config"]["command"], machine,
-                      notes=[describe_device(machine)]),
-        "## Fit time and 3-NN accuracy",
-        format_results_table(report["results"]),
-        "## Against our LMNN",
-        "Time ratios above 1 mean our LMNN is faster; accuracy differences are in accuracy "
-        "units (0.010 = one percentage point), positive when ours is more accurate.",
-        format_comparison_table(report["comparisons"]),
-        "## How it was measured",
-        format_notes(report),
-    ]) + "\n"
+    return (
+        "\n\n".join(
+            [
+                format_header("LMNN benchmark", report["config"]["command"], machine, notes=[describe_device(machine)]),
+                "## Fit time and 3-NN accuracy",
+                format_results_table(report["results"]),
+                "## Against our LMNN",
+                "Time ratios above 1 mean our LMNN is faster; accuracy differences are in accuracy "
+                "units (0.010 = one percentage point), positive when ours is more accurate.",
+                format_comparison_table(report["comparisons"]),
+                "## How it was measured",
+                format_notes(report),
+            ]
+        )
+        + "\n"
+    )
 
 
 def collect_side_environment(rows):
@@ -560,8 +575,7 @@ QUICK_REPEATS = {OURS: 3, NCA: 1, METRIC_LEARN: 1}
 def parse_arguments():
     """``--quick`` and ``--device``."""
     parser = make_parser(__doc__, "wine and digits only, fewer timing repeats (a smoke check)")
-    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
-                        help="where our LMNN runs (default: cpu)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where our LMNN runs (default: cpu)")
     return parser.parse_args()
 
 
@@ -581,16 +595,23 @@ def main():
     unavailable = find_unavailable_methods()
     benchmarks = load_benchmarks(arguments.quick)
     machine = describe_machine(
-        code_files=CODE_FILES, versions={"scikit-learn": sklearn.__version__},
-        extra={"device": device, "requested_device": arguments.device})
+        code_files=CODE_FILES,
+        versions={"scikit-learn": sklearn.__version__},
+        extra={"device": device, "requested_device": arguments.device},
+    )
     rows = []
     for benchmark in benchmarks:
         rows += run_benchmark(benchmark, repeats, device, unavailable)
     record_end_load(machine)
     report = {
-        "config": {"command": command_line(), "quick": arguments.quick,
-                   "n_neighbors": N_NEIGHBORS, "n_folds": N_FOLDS, "seed": SEED,
-                   "repeats": repeats},
+        "config": {
+            "command": command_line(),
+            "quick": arguments.quick,
+            "n_neighbors": N_NEIGHBORS,
+            "n_folds": N_FOLDS,
+            "seed": SEED,
+            "repeats": repeats,
+        },
         "machine": machine,
         "protocols": {benchmark.name: benchmark.protocol for benchmark in benchmarks},
         "results": rows,

@@ -37,8 +37,13 @@ from mlcourse.miners import mine_triplets
 
 from common import command_line, describe_machine, format_header, make_parser, record_end_load, write_results
 
-CODE_FILES = ("mlcourse/distances.py", "mlcourse/losses/_checks.py", "mlcourse/losses/pairs.py",
-              "mlcourse/losses/triplets.py", "mlcourse/miners.py")
+CODE_FILES = (
+    "mlcourse/distances.py",
+    "mlcourse/losses/_checks.py",
+    "mlcourse/losses/pairs.py",
+    "mlcourse/losses/triplets.py",
+    "mlcourse/miners.py",
+)
 """The files measured: their hash goes into the report, beside the commit."""
 
 DIMENSION = 128
@@ -74,21 +79,18 @@ def pml_miner(strategy):
     """pml's miner for one of our strategies: ``BatchHardMiner`` or ``TripletMarginMiner``."""
     if strategy == "batch_hard":
         return pml_miners.BatchHardMiner(distance=pml_euclidean())
-    return pml_miners.TripletMarginMiner(MARGIN, type_of_triplets=strategy,
-                                         distance=pml_euclidean())
+    return pml_miners.TripletMarginMiner(MARGIN, type_of_triplets=strategy, distance=pml_euclidean())
 
 
 def loss_pair(task, labels):
     """``(ours, pml's)``: two functions from embeddings to the loss of ``task``."""
     if task == "contrastive":
         pml_loss = pml_losses.ContrastiveLoss(POS_MARGIN, NEG_MARGIN, distance=pml_euclidean())
-        return (lambda e: contrastive_loss(e, labels, POS_MARGIN, NEG_MARGIN),
-                lambda e: pml_loss(e, labels))
+        return (lambda e: contrastive_loss(e, labels, POS_MARGIN, NEG_MARGIN), lambda e: pml_loss(e, labels))
     strategy = task.removeprefix("triplet ")
     miner = pml_miner(strategy)
     pml_loss = pml_losses.TripletMarginLoss(MARGIN, distance=pml_euclidean())
-    return (lambda e: triplet_margin_loss(e, labels, MARGIN, strategy),
-            lambda e: pml_loss(e, labels, miner(e, labels)))
+    return (lambda e: triplet_margin_loss(e, labels, MARGIN, strategy), lambda e: pml_loss(e, labels, miner(e, labels)))
 
 
 def count_triplets(task, embeddings, labels):
@@ -162,49 +164,64 @@ def agrees(row):
 def format_row(row):
     """One markdown row: batch, loss, times, ratio, triplets, differences, verdict."""
     triplets = "—" if row["triplets_ours"] is None else f"{row['triplets_ours']:,}"
-    cells = [str(row["batch_size"]), row["task"],
-             f"{row['ours_s'] * 1e3:.2f} ({min(row['ours_times_s']) * 1e3:.2f})",
-             f"{row['pml_s'] * 1e3:.2f} ({min(row['pml_times_s']) * 1e3:.2f})",
-             f"{row['pml_over_ours']:.2f}", triplets, f"{row['loss_ours']:.6f}",
-             f"{row['loss_abs_diff']:.1e}", f"{row['grad_max_abs_diff']:.1e}",
-             "yes" if agrees(row) else "**no**"]
+    cells = [
+        str(row["batch_size"]),
+        row["task"],
+        f"{row['ours_s'] * 1e3:.2f} ({min(row['ours_times_s']) * 1e3:.2f})",
+        f"{row['pml_s'] * 1e3:.2f} ({min(row['pml_times_s']) * 1e3:.2f})",
+        f"{row['pml_over_ours']:.2f}",
+        triplets,
+        f"{row['loss_ours']:.6f}",
+        f"{row['loss_abs_diff']:.1e}",
+        f"{row['grad_max_abs_diff']:.1e}",
+        "yes" if agrees(row) else "**no**",
+    ]
     return "| " + " | ".join(cells) + " |"
 
 
 def format_table(rows):
-    lines = ["| batch | loss | ours (ms) | pml (ms) | pml / ours | triplets mined | loss value "
-             "| abs. loss diff. | max abs. grad diff. | same result |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines = [
+        "| batch | loss | ours (ms) | pml (ms) | pml / ours | triplets mined | loss value "
+        "| abs. loss diff. | max abs. grad diff. | same result |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
     return "\n".join(lines + [format_row(row) for row in rows])
 
 
 def format_notes(report):
-    repeats = ", ".join(f"{count} at B = {size}"
-                        for size, count in report["config"]["repeats"].items())
-    return "\n".join([
-        f"- Embeddings: B x {DIMENSION} float32, standard normal then L2-normalised, "
-        f"B / {SAMPLES_PER_CLASS} classes of {SAMPLES_PER_CLASS} (seed {SEED} + B).",
-        f"- Contrastive: `pos_margin={POS_MARGIN}, neg_margin={NEG_MARGIN}`; triplet: "
-        f"`margin={MARGIN}`; Euclidean distance, no normalisation inside the loss, on both sides.",
-        "- Time: wall time of forward + backward, from the embeddings (a fresh leaf tensor) to "
-        f"their gradient, mining included; median of {repeats} (fastest in brackets), ours and "
-        "pml alternating after one warm-up call each; every time is in losses.json.",
-        "- pml / ours above 1 means ours is faster. 'same result': losses within 1e-5 "
-        "(relative), gradients within 1e-5 of the largest gradient entry, and the same number "
-        "of mined triplets.",
-    ])
+    repeats = ", ".join(f"{count} at B = {size}" for size, count in report["config"]["repeats"].items())
+    return "\n".join(
+        [
+            f"- Embeddings: B x {DIMENSION} float32, standard normal then L2-normalised, "
+            f"B / {SAMPLES_PER_CLASS} classes of {SAMPLES_PER_CLASS} (seed {SEED} + B).",
+            f"- Contrastive: `pos_margin={POS_MARGIN}, neg_margin={NEG_MARGIN}`; triplet: "
+            f"`margin={MARGIN}`; Euclidean distance, no normalisation inside the loss, on both sides.",
+            "- Time: wall time of forward + backward, from the embeddings (a fresh leaf tensor) to "
+            f"their gradient, mining included; median of {repeats} (fastest in brackets), ours and "
+            "pml alternating after one warm-up call each; every time is in losses.json.",
+            "- pml / ours above 1 means ours is faster. 'same result': losses within 1e-5 "
+            "(relative), gradients within 1e-5 of the largest gradient entry, and the same number "
+            "of mined triplets.",
+        ]
+    )
 
 
 def format_report(report):
     """The whole markdown report."""
-    return "\n\n".join([
-        format_header("Contrastive and triplet losses benchmark", report["config"]["command"],
-                      report["machine"]),
-        "## Forward + backward time, ours against pytorch-metric-learning",
-        format_table(report["results"]),
-        "## How it was measured",
-        format_notes(report),
-    ]) + "\n"
+    return (
+        "\n\n".join(
+            [
+                format_header(
+                    "Contrastive and triplet losses benchmark", report["config"]["command"], report["machine"]
+                ),
+                "## Forward + backward time, ours against pytorch-metric-learning",
+                format_table(report["results"]),
+                "## How it was measured",
+                format_notes(report),
+            ]
+        )
+        + "\n"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -215,8 +232,9 @@ def format_report(report):
 def parse_arguments():
     """``--quick`` and ``--threads``."""
     parser = make_parser(__doc__, "batch sizes 64 and 256 only, fewer repeats (a smoke check)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads for both sides (default: torch's own choice)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads for both sides (default: torch's own choice)"
+    )
     return parser.parse_args()
 
 
@@ -227,8 +245,8 @@ def main():
         torch.set_num_threads(arguments.threads)
     config = QUICK if arguments.quick else FULL
     machine = describe_machine(
-        code_files=CODE_FILES,
-        versions={"pytorch-metric-learning": pytorch_metric_learning.__version__})
+        code_files=CODE_FILES, versions={"pytorch-metric-learning": pytorch_metric_learning.__version__}
+    )
     tasks = ["contrastive"] + [f"triplet {strategy}" for strategy in STRATEGIES]
     rows = []
     for batch_size in config["batch_sizes"]:
@@ -237,10 +255,17 @@ def main():
             print(format_row(rows[-1]), flush=True)
     record_end_load(machine)
     report = {
-        "config": {"command": command_line(), "quick": arguments.quick, "dimension": DIMENSION,
-                   "samples_per_class": SAMPLES_PER_CLASS, "margin": MARGIN,
-                   "pos_margin": POS_MARGIN, "neg_margin": NEG_MARGIN, "seed": SEED,
-                   "repeats": config["repeats"]},
+        "config": {
+            "command": command_line(),
+            "quick": arguments.quick,
+            "dimension": DIMENSION,
+            "samples_per_class": SAMPLES_PER_CLASS,
+            "margin": MARGIN,
+            "pos_margin": POS_MARGIN,
+            "neg_margin": NEG_MARGIN,
+            "seed": SEED,
+            "repeats": config["repeats"],
+        },
         "machine": machine,
         "results": rows,
     }

@@ -88,8 +88,12 @@ def prepare_dataset(mode):
     folder = build_dataset(mode, quiet=True)
     # Relative to the repository when it is inside it: the report names no machine's folders.
     shown = folder.relative_to(REPO_ROOT) if folder.is_relative_to(REPO_ROOT) else folder
-    return {"size": mode, "cache": str(shown), "built": not up_to_date,
-            "seconds": round(time.perf_counter() - start, 1)}
+    return {
+        "size": mode,
+        "cache": str(shown),
+        "built": not up_to_date,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
 
 
 def first_line(error, limit=300):
@@ -117,10 +121,15 @@ def run_notebook(notebook, mode, output_dir, interval):
     with PeakMemory(interval) as memory:
         start = time.perf_counter()
         try:
-            pm.execute_notebook(str(notebook), str(output_dir / notebook.name),
-                                parameters={"MLCOURSE_MODE": mode}, cwd=str(notebook.parent),
-                                kernel_name=course.KERNEL, extra_arguments=course.KERNEL_ARGUMENTS,
-                                progress_bar=False)
+            pm.execute_notebook(
+                str(notebook),
+                str(output_dir / notebook.name),
+                parameters={"MLCOURSE_MODE": mode},
+                cwd=str(notebook.parent),
+                kernel_name=course.KERNEL,
+                extra_arguments=course.KERNEL_ARGUMENTS,
+                progress_bar=False,
+            )
         except Exception as err:  # papermill raises several kinds; the bench goes on
             error = err
         seconds = time.perf_counter() - start
@@ -161,8 +170,11 @@ def run_all(notebooks, mode, interval, keep):
             row = run_notebook(notebook, mode, scratch / "notebooks", interval)
             rows.append(row)
             status = "ok" if row["ok"] else f"FAILED ({row['error']})"
-            print(f"    {row['seconds']:.1f} s, peak RSS {row['peak_rss_bytes'] / MB:,.0f} MB "
-                  f"({row['max_processes']} process(es) at most): {status}", flush=True)
+            print(
+                f"    {row['seconds']:.1f} s, peak RSS {row['peak_rss_bytes'] / MB:,.0f} MB "
+                f"({row['max_processes']} process(es) at most): {status}",
+                flush=True,
+            )
     finally:
         if keep:
             print(f"Executed notebooks, results, maps and checkpoints kept in {scratch}")
@@ -192,31 +204,39 @@ def summarise(rows):
 
 def format_table(rows, summary):
     """One row per notebook: time, peaks, share of the budget, status; then the total."""
-    lines = ["| notebook | wall time (s) | peak RSS, all processes (MB) | of the 2 GB budget "
-             "| kernel alone (MB) | processes at most | status |",
-             "|---|---:|---:|---:|---:|---:|---|"]
+    lines = [
+        "| notebook | wall time (s) | peak RSS, all processes (MB) | of the 2 GB budget "
+        "| kernel alone (MB) | processes at most | status |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
     for row in rows:
         status = "ok" if row["ok"] else "FAILED"
         if row["over_budget"]:
             status += ", OVER BUDGET"
-        lines.append(f"| {row['name']} | {row['seconds']:.1f} | {row['peak_rss_bytes'] / MB:,.0f} "
-                     f"| {row['peak_rss_bytes'] / BUDGET_BYTES:.0%} "
-                     f"| {row['kernel_peak_rss_bytes'] / MB:,.0f} | {row['max_processes']} "
-                     f"| {status} |")
-    lines.append(f"| total | {summary['total_seconds']:.1f} | max "
-                 f"{summary['max_peak_rss_bytes'] / MB:,.0f} | {summary['max_peak_over_budget']:.0%} "
-                 "| | | |")
+        lines.append(
+            f"| {row['name']} | {row['seconds']:.1f} | {row['peak_rss_bytes'] / MB:,.0f} "
+            f"| {row['peak_rss_bytes'] / BUDGET_BYTES:.0%} "
+            f"| {row['kernel_peak_rss_bytes'] / MB:,.0f} | {row['max_processes']} "
+            f"| {status} |"
+        )
+    lines.append(
+        f"| total | {summary['total_seconds']:.1f} | max "
+        f"{summary['max_peak_rss_bytes'] / MB:,.0f} | {summary['max_peak_over_budget']:.0%} "
+        "| | | |"
+    )
     return "\n".join(lines)
 
 
 def format_verdict(summary):
     """One sentence on the budget, and the failures if any."""
     if summary["over_budget"]:
-        text = (f"**Over the 2 GB budget: {', '.join(summary['over_budget'])}.**")
+        text = f"**Over the 2 GB budget: {', '.join(summary['over_budget'])}.**"
     else:
         every = "The notebook" if summary["notebooks"] == 1 else f"All {summary['notebooks']} notebooks"
-        text = (f"{every} stayed under the 2 GB budget; the highest peak was "
-                f"{summary['max_peak_notebook']}'s, {summary['max_peak_rss_bytes'] / MB:,.0f} MB.")
+        text = (
+            f"{every} stayed under the 2 GB budget; the highest peak was "
+            f"{summary['max_peak_notebook']}'s, {summary['max_peak_rss_bytes'] / MB:,.0f} MB."
+        )
     if summary["failed"]:
         text += f" **Failed: {', '.join(summary['failed'])}** (see the errors below)."
     return text
@@ -225,8 +245,7 @@ def format_verdict(summary):
 def format_notes(report):
     """How it was measured, and any error."""
     config, dataset = report["config"], report["dataset"]
-    built = (f"built first, in {dataset['seconds']:.0f} s (not counted)" if dataset["built"]
-             else "already built")
+    built = f"built first, in {dataset['seconds']:.0f} s (not counted)" if dataset["built"] else "already built"
     lines = [
         f"- Mode `{config['mode']}`: each notebook executed by papermill in its own fresh "
         f"`{course.KERNEL}` kernel, working directory `notebooks/`, as `make course` runs it; "
@@ -239,22 +258,29 @@ def format_notes(report):
         f"- Cold runs: headline results, UMAP maps and checkpoints went to a temporary "
         f"`MLCOURSE_RESULTS`, empty at the start; the {dataset['size']} dataset was {built}.",
     ]
-    lines += [f"- {row['name']} failed: `{row['error']}`" for row in report["notebooks"]
-              if not row["ok"]]
+    lines += [f"- {row['name']} failed: `{row['error']}`" for row in report["notebooks"] if not row["ok"]]
     return "\n".join(lines)
 
 
 def format_report(report):
     """The whole markdown report."""
     config, summary = report["config"], report["summary"]
-    return "\n\n".join([
-        format_header(f"Notebooks in {config['mode']} mode: wall time and peak memory",
-                      config["command"], report["machine"]),
-        format_table(report["notebooks"], summary),
-        format_verdict(summary),
-        "## How it was measured",
-        format_notes(report),
-    ]) + "\n"
+    return (
+        "\n\n".join(
+            [
+                format_header(
+                    f"Notebooks in {config['mode']} mode: wall time and peak memory",
+                    config["command"],
+                    report["machine"],
+                ),
+                format_table(report["notebooks"], summary),
+                format_verdict(summary),
+                "## How it was measured",
+                format_notes(report),
+            ]
+        )
+        + "\n"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -265,12 +291,15 @@ def format_report(report):
 def parse_arguments():
     """``--quick``, ``--only``, ``--interval``, ``--keep``."""
     parser = make_parser(__doc__, f"run the notebooks in {QUICK_MODE} mode instead of {MODE}")
-    parser.add_argument("--only", metavar="PATTERN",
-                        help="only the notebooks whose name matches (a glob, or a substring)")
-    parser.add_argument("--interval", type=float, default=POLL_SECONDS,
-                        help=f"seconds between memory samples (default {POLL_SECONDS})")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the temporary folder of executed notebooks and results")
+    parser.add_argument(
+        "--only", metavar="PATTERN", help="only the notebooks whose name matches (a glob, or a substring)"
+    )
+    parser.add_argument(
+        "--interval", type=float, default=POLL_SECONDS, help=f"seconds between memory samples (default {POLL_SECONDS})"
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the temporary folder of executed notebooks and results"
+    )
     return parser.parse_args()
 
 
@@ -281,8 +310,13 @@ def main():
     notebooks = course.find_notebooks(course.notebooks_dir(), arguments.only)
     if not notebooks:
         sys.exit(f"No notebook matches {arguments.only!r} in notebooks/")
-    config = {"command": command_line(), "mode": mode, "only": arguments.only,
-              "interval_s": arguments.interval, "budget_bytes": BUDGET_BYTES}
+    config = {
+        "command": command_line(),
+        "mode": mode,
+        "only": arguments.only,
+        "interval_s": arguments.interval,
+        "budget_bytes": BUDGET_BYTES,
+    }
     machine = describe_machine()
     machine["code"] = describe_code_tree(machine["commit"])
     # The kernels run in notebooks/: a relative MLCOURSE_DATA must not change meaning there.
@@ -291,8 +325,7 @@ def main():
     dataset = prepare_dataset(mode)
     rows = run_all(notebooks, mode, arguments.interval, arguments.keep)
     record_end_load(machine)
-    report = {"config": config, "machine": machine, "dataset": dataset, "notebooks": rows,
-              "summary": summarise(rows)}
+    report = {"config": config, "machine": machine, "dataset": dataset, "notebooks": rows, "summary": summarise(rows)}
     markdown = format_report(report)
     print("\n" + markdown)
     write_results("notebooks", markdown, report)

@@ -111,8 +111,10 @@ def time_recall(embeddings, labels, repeats):
         ours_seconds.append(seconds)
         (peer, neighbours), seconds = timed(faiss_recall_at_k, embeddings, labels, KS)
         faiss_seconds.append(seconds)
-        print(f"  repeat {repeat + 1}/{repeats}: ours {ours_seconds[-1]:.2f} s, "
-              f"faiss {faiss_seconds[-1]:.2f} s", flush=True)
+        print(
+            f"  repeat {repeat + 1}/{repeats}: ours {ours_seconds[-1]:.2f} s, faiss {faiss_seconds[-1]:.2f} s",
+            flush=True,
+        )
     return ours, ours_seconds, peer, faiss_seconds, neighbours
 
 
@@ -127,8 +129,7 @@ def compare_neighbors(embeddings, faiss_result, n_queries):
         difference between the two libraries' k-th distances where the lists differ.
     """
     faiss_squared, faiss_indices = (array[:n_queries] for array in faiss_result)
-    distances, indices = nearest_neighbors(embeddings[:n_queries], embeddings, k=max(KS),
-                                           exclude_self=True)
+    distances, indices = nearest_neighbors(embeddings[:n_queries], embeddings, k=max(KS), exclude_self=True)
     identical = (indices == faiss_indices).all(axis=1)
     faiss_distances = np.sqrt(np.maximum(faiss_squared, 0))
     differing = ~identical
@@ -137,8 +138,7 @@ def compare_neighbors(embeddings, faiss_result, n_queries):
         "queries_checked": int(n_queries),
         "identical_neighbor_lists": int(identical.sum()),
         "largest_relative_distance_gap_where_lists_differ": float(gaps.max()) if gaps.size else 0.0,
-        "largest_relative_distance_gap": float(
-            (np.abs(distances - faiss_distances) / faiss_distances).max()),
+        "largest_relative_distance_gap": float((np.abs(distances - faiss_distances) / faiss_distances).max()),
     }
 
 
@@ -160,15 +160,16 @@ def format_timing_table(report):
     timings, comparison = report["timings"], report["comparison"]
     ratio = comparison["ours_over_faiss_time"]
     verdict = "within" if ratio <= TARGET_RATIO else "outside"
-    return "\n".join([
-        "| task | mlcourse (s) | faiss IndexFlatL2 (s) | mlcourse / faiss: medians "
-        "| best runs |",
-        "|---|---:|---:|---:|---:|",
-        f"| R@{{{', '.join(map(str, KS))}}} | {format_seconds(timings['ours_recall_s'])} | "
-        f"{format_seconds(timings['faiss_recall_s'])} | {ratio:.2f} ({verdict} the "
-        f"{TARGET_RATIO}x target) | {comparison['ours_over_faiss_best_time']:.2f} |",
-        f"| mAP over the full ranking | {format_seconds(timings['ours_map_s'])} | — | — | — |",
-    ])
+    return "\n".join(
+        [
+            "| task | mlcourse (s) | faiss IndexFlatL2 (s) | mlcourse / faiss: medians | best runs |",
+            "|---|---:|---:|---:|---:|",
+            f"| R@{{{', '.join(map(str, KS))}}} | {format_seconds(timings['ours_recall_s'])} | "
+            f"{format_seconds(timings['faiss_recall_s'])} | {ratio:.2f} ({verdict} the "
+            f"{TARGET_RATIO}x target) | {comparison['ours_over_faiss_best_time']:.2f} |",
+            f"| mAP over the full ranking | {format_seconds(timings['ours_map_s'])} | — | — | — |",
+        ]
+    )
 
 
 def format_recall_table(report):
@@ -184,28 +185,33 @@ def format_notes(report):
     """How each number was measured, and how the two libraries' results compare."""
     config, check = report["config"], report["comparison"]["neighbors"]
     same = "the same" if report["comparison"]["same_recall"] else "DIFFERENT"
-    return "\n".join([
-        f"- Data: {config['n_items']:,} x {DIMENSION} float32 embeddings in "
-        f"{config['n_items'] // ITEMS_PER_CLASS:,} classes (centres standard normal, noise "
-        f"{NOISE}, seed {SEED}); every embedding is a query searched among all the others.",
-        f"- Times are wall times from embeddings to R@K, median of {config['recall_repeats']} "
-        f"runs of each, ours and faiss alternating (range in brackets); faiss's time includes "
-        "building the index, the k = 9 search, dropping each query itself and R@K from labels.",
-        f"- mAP: `mean_average_precision` on the same embeddings, median of "
-        f"{config['map_repeats']} run(s).",
-        f"- R@K: {same} values from both libraries. {describe_neighbor_check(check)}",
-    ])
+    return "\n".join(
+        [
+            f"- Data: {config['n_items']:,} x {DIMENSION} float32 embeddings in "
+            f"{config['n_items'] // ITEMS_PER_CLASS:,} classes (centres standard normal, noise "
+            f"{NOISE}, seed {SEED}); every embedding is a query searched among all the others.",
+            f"- Times are wall times from embeddings to R@K, median of {config['recall_repeats']} "
+            f"runs of each, ours and faiss alternating (range in brackets); faiss's time includes "
+            "building the index, the k = 9 search, dropping each query itself and R@K from labels.",
+            f"- mAP: `mean_average_precision` on the same embeddings, median of {config['map_repeats']} run(s).",
+            f"- R@K: {same} values from both libraries. {describe_neighbor_check(check)}",
+        ]
+    )
 
 
 def describe_neighbor_check(check):
     """A sentence on how the sampled queries' neighbour lists compare."""
-    text = (f"Neighbours of the first {check['queries_checked']:,} queries: "
-            f"{check['identical_neighbor_lists']:,} identical lists of {max(KS)}; the distances "
-            f"agree within {check['largest_relative_distance_gap']:.1e} (relative)")
+    text = (
+        f"Neighbours of the first {check['queries_checked']:,} queries: "
+        f"{check['identical_neighbor_lists']:,} identical lists of {max(KS)}; the distances "
+        f"agree within {check['largest_relative_distance_gap']:.1e} (relative)"
+    )
     if check["identical_neighbor_lists"] < check["queries_checked"]:
-        text += (", and where the lists differ, within "
-                 f"{check['largest_relative_distance_gap_where_lists_differ']:.1e}: near-ties "
-                 "that float32 rounding orders differently")
+        text += (
+            ", and where the lists differ, within "
+            f"{check['largest_relative_distance_gap_where_lists_differ']:.1e}: near-ties "
+            "that float32 rounding orders differently"
+        )
     return text + "."
 
 
@@ -213,16 +219,22 @@ def format_report(report):
     """The whole markdown report."""
     machine = report["machine"]
     faiss_threads = f"faiss uses {machine['faiss_threads']} OpenMP threads (set to torch's)"
-    return "\n\n".join([
-        format_header("Retrieval metrics benchmark", report["config"]["command"], machine,
-                      notes=[faiss_threads]),
-        "## Time",
-        format_timing_table(report),
-        "## Results",
-        format_recall_table(report),
-        "## How it was measured",
-        format_notes(report),
-    ]) + "\n"
+    return (
+        "\n\n".join(
+            [
+                format_header(
+                    "Retrieval metrics benchmark", report["config"]["command"], machine, notes=[faiss_threads]
+                ),
+                "## Time",
+                format_timing_table(report),
+                "## Results",
+                format_recall_table(report),
+                "## How it was measured",
+                format_notes(report),
+            ]
+        )
+        + "\n"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -243,26 +255,28 @@ def main():
     config["command"] = command_line()
     # Same cores for both libraries: faiss would otherwise pick its own thread count.
     faiss.omp_set_num_threads(torch.get_num_threads())
-    machine = describe_machine(code_files=CODE_FILES, versions={"faiss": faiss.__version__},
-                               extra={"faiss_threads": faiss.omp_get_max_threads()})
+    machine = describe_machine(
+        code_files=CODE_FILES,
+        versions={"faiss": faiss.__version__},
+        extra={"faiss_threads": faiss.omp_get_max_threads()},
+    )
     embeddings, labels = make_embeddings(config["n_items"])
     print(f"R@K on {len(embeddings):,} x {DIMENSION} embeddings ...", flush=True)
-    ours, ours_seconds, peer, faiss_seconds, neighbours = time_recall(
-        embeddings, labels, config["recall_repeats"])
+    ours, ours_seconds, peer, faiss_seconds, neighbours = time_recall(embeddings, labels, config["recall_repeats"])
     print("mAP ...", flush=True)
-    map_runs = [timed(mean_average_precision, embeddings, labels)
-                for _ in range(config["map_repeats"])]
+    map_runs = [timed(mean_average_precision, embeddings, labels) for _ in range(config["map_repeats"])]
     report = {
         "config": config,
         "machine": machine,
-        "recall": {"ours": {str(k): v for k, v in ours.items()},
-                   "faiss": {str(k): v for k, v in peer.items()}},
+        "recall": {"ours": {str(k): v for k, v in ours.items()}, "faiss": {str(k): v for k, v in peer.items()}},
         "map": map_runs[0][0],
-        "timings": {"ours_recall_s": ours_seconds, "faiss_recall_s": faiss_seconds,
-                    "ours_map_s": [seconds for _, seconds in map_runs]},
+        "timings": {
+            "ours_recall_s": ours_seconds,
+            "faiss_recall_s": faiss_seconds,
+            "ours_map_s": [seconds for _, seconds in map_runs],
+        },
         "comparison": {
-            "ours_over_faiss_time": statistics.median(ours_seconds)
-            / statistics.median(faiss_seconds),
+            "ours_over_faiss_time": statistics.median(ours_seconds) / statistics.median(faiss_seconds),
             "ours_over_faiss_best_time": min(ours_seconds) / min(faiss_seconds),
             "same_recall": ours == peer,
             "neighbors": compare_neighbors(embeddings, neighbours, N_CHECKED_QUERIES),

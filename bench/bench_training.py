@@ -29,9 +29,16 @@ from mlcourse.train import train
 
 from common import command_line, describe_machine, format_header, make_parser, record_end_load, write_results
 
-CODE_FILES = ("mlcourse/models.py", "mlcourse/train.py", "mlcourse/distances.py", "mlcourse/losses/_checks.py",
-              "mlcourse/losses/pairs.py", "mlcourse/losses/triplets.py", "mlcourse/losses/proxies.py",
-              "mlcourse/miners.py")
+CODE_FILES = (
+    "mlcourse/models.py",
+    "mlcourse/train.py",
+    "mlcourse/distances.py",
+    "mlcourse/losses/_checks.py",
+    "mlcourse/losses/pairs.py",
+    "mlcourse/losses/triplets.py",
+    "mlcourse/losses/proxies.py",
+    "mlcourse/miners.py",
+)
 """The files measured: their hash goes into the report, beside the commit."""
 N_CLASSES = 10
 
@@ -40,14 +47,21 @@ def measure(device, batch_size, n_batches, epochs):
     """Clips per second and peak GPU memory of ``train`` at one batch size on one device."""
     rng = np.random.default_rng(0)
     features = rng.normal(-40, 15, size=(batch_size * 4, 128, 130)).astype(np.float16)
-    labels = np.repeat(np.arange(N_CLASSES), len(features) // N_CLASSES + 1)[:len(features)]
-    sampler = ClassBalancedBatches(labels, N_CLASSES, batch_size // N_CLASSES,
-                                   batches_per_epoch=n_batches, seed=0)
+    labels = np.repeat(np.arange(N_CLASSES), len(features) // N_CLASSES + 1)[: len(features)]
+    sampler = ClassBalancedBatches(labels, N_CLASSES, batch_size // N_CLASSES, batches_per_epoch=n_batches, seed=0)
     model = EmbeddingNet()
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    history = train(model, TripletMarginLoss(margin=0.2, mining="all"), features, labels, sampler,
-                    epochs=epochs + 1, device=device, progress=False)
+    history = train(
+        model,
+        TripletMarginLoss(margin=0.2, mining="all"),
+        features,
+        labels,
+        sampler,
+        epochs=epochs + 1,
+        device=device,
+        progress=False,
+    )
     timed = history.clips_per_second[1:]  # the first epoch warms up
     wall = sum(history.epoch_seconds[1:])
     return {
@@ -60,8 +74,7 @@ def measure(device, batch_size, n_batches, epochs):
         "input_fraction": sum(history.epoch_input_seconds[1:]) / wall,
         "compute_fraction": sum(history.epoch_compute_seconds[1:]) / wall,
         "compute_ms_per_step": 1000 * sum(history.epoch_compute_seconds[1:]) / (n_batches * epochs),
-        "peak_gpu_memory_mib": (torch.cuda.max_memory_allocated() / 2**20
-                                if device == "cuda" else None),
+        "peak_gpu_memory_mib": (torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None),
         "parameters": count_parameters(model),
     }
 
@@ -77,9 +90,11 @@ def format_report(rows, machine, command):
         each = ", ".join(f"{value:.0f}" for value in row["clips_per_second_each_epoch"])
         memory = row["peak_gpu_memory_mib"]
         memory = "—" if memory is None else f"{memory:.0f}"
-        lines.append(f"| {row['device']} | {row['batch_size']} | {row['clips_per_second']:.0f} "
-                     f"| {each} | {row['input_fraction']:.1%} | {row['compute_fraction']:.1%} "
-                     f"| {row['compute_ms_per_step']:.1f} | {memory} |")
+        lines.append(
+            f"| {row['device']} | {row['batch_size']} | {row['clips_per_second']:.0f} "
+            f"| {each} | {row['input_fraction']:.1%} | {row['compute_fraction']:.1%} "
+            f"| {row['compute_ms_per_step']:.1f} | {memory} |"
+        )
     notes = [
         f"- Model: `EmbeddingNet()` ({rows[0]['parameters']:,} parameters), triplet loss with "
         "online 'all' mining, Adam; bfloat16 autocast on CUDA.",
@@ -92,19 +107,25 @@ def format_report(rows, machine, command):
         "the GPU, between two CUDA events around each step; on the CPU it is the steps' wall "
         "time. The features live on the device, so a step reads its batch there.",
     ]
-    return "\n\n".join([
-        format_header("Training throughput", command, machine),
-        "\n".join(lines),
-        "## How it was measured",
-        "\n".join(notes),
-    ]) + "\n"
+    return (
+        "\n\n".join(
+            [
+                format_header("Training throughput", command, machine),
+                "\n".join(lines),
+                "## How it was measured",
+                "\n".join(notes),
+            ]
+        )
+        + "\n"
+    )
 
 
 def main():
     """Measure every device and batch size, print the table and write it to bench/results/."""
     parser = make_parser(__doc__, "fewer batches and epochs (a smoke check)")
-    parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all",
-                        help="'all': the CPU, and CUDA when available")
+    parser.add_argument(
+        "--device", choices=["cpu", "cuda", "all"], default="all", help="'all': the CPU, and CUDA when available"
+    )
     args = parser.parse_args()
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
     devices = [d for d in devices if d == "cpu" or torch.cuda.is_available()]
@@ -116,8 +137,7 @@ def main():
         n_batches, epochs = (5, 2) if args.quick else ((10, 3) if device == "cpu" else (50, 5))
         for batch_size in (60, 120) if device == "cpu" else (120, 250, 500):
             rows.append(measure(device, batch_size, n_batches, epochs))
-            print(f"{device} batch {rows[-1]['batch_size']}: "
-                  f"{rows[-1]['clips_per_second']:.0f} clips/s")
+            print(f"{device} batch {rows[-1]['batch_size']}: {rows[-1]['clips_per_second']:.0f} clips/s")
     record_end_load(machine)
     command = command_line()
     markdown = format_report(rows, machine, command)

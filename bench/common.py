@@ -102,9 +102,9 @@ class PeakMemory:
 
     def __init__(self, interval=POLL_SECONDS, include_self=False):
         """Args:
-            interval: seconds between samples.
-            include_self: count this process too (for work done in it, like the dataset build's
-                main process); by default only the processes it started.
+        interval: seconds between samples.
+        include_self: count this process too (for work done in it, like the dataset build's
+            main process); by default only the processes it started.
         """
         self.interval = interval
         self.include_self = include_self
@@ -163,9 +163,14 @@ class PeakMemory:
 
     def as_dict(self):
         """The measurements, JSON-ready."""
-        return {"peak_rss_bytes": self.peak_bytes, "peak_at_s": round(self.peak_at_s, 1),
-                "processes_at_peak": self.processes_at_peak, "max_processes": self.max_processes,
-                "kernel_peak_rss_bytes": self.children_peak_bytes, "samples": self.samples}
+        return {
+            "peak_rss_bytes": self.peak_bytes,
+            "peak_at_s": round(self.peak_at_s, 1),
+            "processes_at_peak": self.processes_at_peak,
+            "max_processes": self.max_processes,
+            "kernel_peak_rss_bytes": self.children_peak_bytes,
+            "samples": self.samples,
+        }
 
 
 # --------------------------------------------------------------------------------------------
@@ -202,8 +207,12 @@ def describe_machine(code_files=(), versions=None, extra=None):
         "torch_threads": torch.get_num_threads(),
         "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
         "load_average_1min_at_start": load_average(),
-        "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                     **(versions or {}), "numpy": np.__version__},
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            **(versions or {}),
+            "numpy": np.__version__,
+        },
     }
     machine.update(extra or {})
     return machine
@@ -221,8 +230,7 @@ def record_end_load(machine):
 def git_commit():
     """The short hash of the checked-out commit, or ``"unknown"`` outside a git checkout."""
     try:
-        result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
-                                capture_output=True, text=True)
+        result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True)
     except OSError:  # no git on this machine
         return "unknown"
     return result.stdout.strip() or "unknown"
@@ -285,8 +293,9 @@ def format_machine(machine, notes=()):
     Returns:
         The lines joined by newlines.
     """
-    versions = ", ".join(f"{'Python' if name == 'python' else name} {version}"
-                         for name, version in machine["versions"].items())
+    versions = ", ".join(
+        f"{'Python' if name == 'python' else name} {version}" for name, version in machine["versions"].items()
+    )
     lines = [
         f"- Date: {machine['date']}; code: {machine['code']}",
         f"- CPU: {machine['cpu']}, {machine['cpu_count']} logical CPUs; torch uses "
@@ -307,12 +316,14 @@ def format_load(machine):
     if not known:
         return ""
     text = "- 1-minute load average: " + ", ".join(
-        f"{load:.1f} at the {end}" for load, end in zip(loads, ("start", "end"))
-        if load is not None)
+        f"{load:.1f} at the {end}" for load, end in zip(loads, ("start", "end")) if load is not None
+    )
     if max(known) > machine["cpu_count"]:
         # Times from such a run vary: the reader should trust the best repeats over medians.
-        text += (": above the CPU count, so other programs were competing for the cores and "
-                 "times vary from run to run (the best runs are the least disturbed)")
+        text += (
+            ": above the CPU count, so other programs were competing for the cores and "
+            "times vary from run to run (the best runs are the least disturbed)"
+        )
     return text
 
 

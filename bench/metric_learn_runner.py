@@ -83,10 +83,18 @@ def main(jobs_path, result_path):
         repeats = int(jobs["repeats"]) if i == n_sets - 1 else 1
         fit = fit_set(X, y, int(jobs["n_neighbors"]), int(jobs["random_state"]), repeats)
         fits.append(fit)
-        print(f"  metric-learn LMNN: set {i + 1}/{n_sets} ({X.shape[0]} x {X.shape[1]}): "
-              f"{min(fit['seconds']):.2f} s, {fit['n_iter']} iterations", file=sys.stderr, flush=True)
-    versions = {"metric_learn": metric_learn.__version__, "scikit_learn": sklearn.__version__,
-                "numpy": np.__version__, "python": sys.version.split()[0]}
+        print(
+            f"  metric-learn LMNN: set {i + 1}/{n_sets} ({X.shape[0]} x {X.shape[1]}): "
+            f"{min(fit['seconds']):.2f} s, {fit['n_iter']} iterations",
+            file=sys.stderr,
+            flush=True,
+        )
+    versions = {
+        "metric_learn": metric_learn.__version__,
+        "scikit_learn": sklearn.__version__,
+        "numpy": np.__version__,
+        "python": sys.version.split()[0],
+    }
     with open(result_path, "w") as file:
         json.dump({"versions": versions, "fits": fits}, file)
 

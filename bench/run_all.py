@@ -28,15 +28,15 @@ from common import BENCH_DIR, REPO_ROOT, RESULTS_DIR, describe_machine, format_h
 
 BENCHES = {
     "lmnn": ("LMNN's fit time and 3-NN accuracy", "metric-learn, scikit-learn's NCA"),
-    "losses": ("contrastive and triplet losses with mining, forward + backward",
-               "pytorch-metric-learning"),
+    "losses": ("contrastive and triplet losses with mining, forward + backward", "pytorch-metric-learning"),
     "retrieval": ("recall@K on 50,000 embeddings", "faiss `IndexFlatL2`"),
     "dataset": ("the dataset build; the clip features; importing an audio folder", "librosa (features)"),
     "training": ("training throughput and where its time goes, CPU and CUDA when present", "—"),
-    "explorer": ("the embedding explorer at 20,000 points: map time and quality, interaction "
-                 "delays", "scikit-learn's t-SNE"),
-    "notebooks": ("every notebook's wall time and peak memory in workshop mode",
-                  "the 2 GB budget"),
+    "explorer": (
+        "the embedding explorer at 20,000 points: map time and quality, interaction delays",
+        "scikit-learn's t-SNE",
+    ),
+    "notebooks": ("every notebook's wall time and peak memory in workshop mode", "the 2 GB budget"),
 }
 """Bench name (``bench_<name>.py``, ``results/<name>.json``) -> (what it measures, its peer),
 in running order: quick ones first, the notebooks (the longest) last."""
@@ -72,8 +72,9 @@ def run_bench(name, quick):
     print(f"\n==== {shown}", flush=True)
     start = time.perf_counter()
     with open(log, "w") as log_file:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True, bufsize=1)
+        process = subprocess.Popen(
+            command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        )
         for line in process.stdout:
             sys.stdout.write(line)
             log_file.write(line)
@@ -81,8 +82,14 @@ def run_bench(name, quick):
     seconds = time.perf_counter() - start
     after = results_file.stat().st_mtime if results_file.exists() else None
     print(f"==== {shown}: exit status {status} after {seconds:.0f} s", flush=True)
-    return {"name": name, "command": shown, "exit_status": status, "seconds": seconds,
-            "log": str(log.relative_to(REPO_ROOT)), "wrote_results": after is not None and after != before}
+    return {
+        "name": name,
+        "command": shown,
+        "exit_status": status,
+        "seconds": seconds,
+        "log": str(log.relative_to(REPO_ROOT)),
+        "wrote_results": after is not None and after != before,
+    }
 
 
 def run_suite(names, quick, command):
@@ -154,8 +161,10 @@ def status_text(name, run, report, suite):
 def format_overview(reports, suite):
     """One line per bench: what, against what, status, time, when and how, the details' link."""
     runs = {run["name"]: run for run in (suite or {}).get("benches", [])}
-    lines = ["| bench | measures | against | status | wall time | figures from | mode | load | details |",
-             "|---|---|---|---|---:|---|---|---|---|"]
+    lines = [
+        "| bench | measures | against | status | wall time | figures from | mode | load | details |",
+        "|---|---|---|---|---:|---|---|---|---|",
+    ]
     for name, (measures, peer) in BENCHES.items():
         report, run = reports.get(name), runs.get(name)
         seconds = seconds_text(run["seconds"]) if run else "—"
@@ -167,11 +176,14 @@ def format_overview(reports, suite):
             mode = "quick" if "--quick" in bench_command(report) else "full"
             if name == "notebooks":
                 mode = f"{report['config']['mode']}" + (
-                    f", only `{report['config']['only']}`" if report["config"].get("only") else "")
+                    f", only `{report['config']['only']}`" if report["config"].get("only") else ""
+                )
             load = load_text(machine)
             details = f"[results/{name}.md](results/{name}.md)"
-        lines.append(f"| {name} | {measures} | {peer} | {status_text(name, run, report, suite)} "
-                     f"| {seconds} | {when} | {mode} | {load} | {details} |")
+        lines.append(
+            f"| {name} | {measures} | {peer} | {status_text(name, run, report, suite)} "
+            f"| {seconds} | {when} | {mode} | {load} | {details} |"
+        )
     return "\n".join(lines)
 
 
@@ -187,8 +199,7 @@ def ratio_text(value, digits=2):
 
 def lmnn_section(report):
     """Per dataset: our fit time, ours / each peer's time, and every method's 3-NN accuracy."""
-    kinds = {"ours": "LMNN (mlcourse)", "metric-learn": "metric-learn", "nca": "NCA",
-             "baseline": "no learning"}
+    kinds = {"ours": "LMNN (mlcourse)", "metric-learn": "metric-learn", "nca": "NCA", "baseline": "no learning"}
     rows = {}
     for row in report["results"]:
         kind = next(kind for kind, mark in kinds.items() if mark in row["method"])
@@ -202,20 +213,24 @@ def lmnn_section(report):
         ours, other = rows.get((dataset, "ours")), rows.get((dataset, peer))
         return None if not ours or not other else ours["fit_time_s"] / other["fit_time_s"]
 
-    lines = ["| dataset | our fit (s) | ours / metric-learn time | ours / NCA time "
-             "| 3-NN accuracy: ours | metric-learn | NCA | no learning |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| dataset | our fit (s) | ours / metric-learn time | ours / NCA time "
+        "| 3-NN accuracy: ours | metric-learn | NCA | no learning |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for dataset in dict.fromkeys(row["dataset"] for row in report["results"]):
         ours = rows.get((dataset, "ours"))
         lines.append(
             f"| {dataset} | {ours['fit_time_s']:.3g} | {ratio_text(time_ratio(dataset, 'metric-learn'), 3)} "
             f"| {ratio_text(time_ratio(dataset, 'nca'))} | {accuracy(dataset, 'ours')} "
             f"| {accuracy(dataset, 'metric-learn')} | {accuracy(dataset, 'nca')} "
-            f"| {accuracy(dataset, 'baseline')} |")
+            f"| {accuracy(dataset, 'baseline')} |"
+        )
     device = report["machine"].get("device", "cpu")
     return "\n".join(lines) + (
         f"\n\nOur LMNN ran on {device}. Fit times are medians of several fits; accuracies are "
-        "5-fold CV means (wine, digits) or test-split scores (workshop).")
+        "5-fold CV means (wine, digits) or test-split scores (workshop)."
+    )
 
 
 def losses_section(report):
@@ -224,11 +239,12 @@ def losses_section(report):
     batches = sorted({row["batch_size"] for row in results})
     tasks = list(dict.fromkeys(row["task"] for row in results))
     times = {(row["task"], row["batch_size"]): row["ours_s"] / row["pml_s"] for row in results}
-    lines = ["| loss | " + " | ".join(f"ours / pml time, B = {batch}" for batch in batches) + " |",
-             "|---|" + "---:|" * len(batches)]
+    lines = [
+        "| loss | " + " | ".join(f"ours / pml time, B = {batch}" for batch in batches) + " |",
+        "|---|" + "---:|" * len(batches),
+    ]
     for task in tasks:
-        lines.append(f"| {task} | " + " | ".join(ratio_text(times.get((task, batch)))
-                                                  for batch in batches) + " |")
+        lines.append(f"| {task} | " + " | ".join(ratio_text(times.get((task, batch))) for batch in batches) + " |")
 
     def agrees(row):  # as bench_losses.agrees
         same_loss = row["loss_abs_diff"] <= 1e-5 * max(1.0, abs(row["loss_pml"]))
@@ -238,7 +254,8 @@ def losses_section(report):
     same = sum(agrees(row) for row in results)
     return "\n".join(lines) + (
         f"\n\nSame loss, gradient and mined triplets as pml in {same} of {len(results)} "
-        "comparisons. Median times of forward + backward, mining included.")
+        "comparisons. Median times of forward + backward, mining included."
+    )
 
 
 def retrieval_section(report):
@@ -248,30 +265,35 @@ def retrieval_section(report):
     timings = report["timings"]
     ratio = comparison["ours_over_faiss_time"]
     verdict = "within" if ratio <= RETRIEVAL_TARGET else "**outside**"
-    return "\n".join([
-        "| task | ours (s) | faiss (s) | ours / faiss time: medians | best runs | target |",
-        "|---|---:|---:|---:|---:|---|",
-        f"| R@{{1, 2, 4, 8}} of {config['n_items']:,} embeddings "
-        f"| {statistics.median(timings['ours_recall_s']):.2f} "
-        f"| {statistics.median(timings['faiss_recall_s']):.2f} | {ratio:.2f} "
-        f"| {comparison['ours_over_faiss_best_time']:.2f} | ≤ {RETRIEVAL_TARGET}: {verdict} |",
-        "",
-        f"R@1 {ours['1']:.4f} (ours), {peer['1']:.4f} (faiss): "
-        f"{'the same' if comparison['same_recall'] else '**different**'} R@K from both. "
-        f"Our mAP over the full ranking: {statistics.median(timings['ours_map_s']):.1f} s "
-        "(no peer).",
-    ])
+    return "\n".join(
+        [
+            "| task | ours (s) | faiss (s) | ours / faiss time: medians | best runs | target |",
+            "|---|---:|---:|---:|---:|---|",
+            f"| R@{{1, 2, 4, 8}} of {config['n_items']:,} embeddings "
+            f"| {statistics.median(timings['ours_recall_s']):.2f} "
+            f"| {statistics.median(timings['faiss_recall_s']):.2f} | {ratio:.2f} "
+            f"| {comparison['ours_over_faiss_best_time']:.2f} | ≤ {RETRIEVAL_TARGET}: {verdict} |",
+            "",
+            f"R@1 {ours['1']:.4f} (ours), {peer['1']:.4f} (faiss): "
+            f"{'the same' if comparison['same_recall'] else '**different**'} R@K from both. "
+            f"Our mAP over the full ranking: {statistics.median(timings['ours_map_s']):.1f} s "
+            "(no peer).",
+        ]
+    )
 
 
 def dataset_section(report):
     """Build throughput per size, and our features' time over librosa's."""
-    lines = ["| build | clips | workers | wall time (s) | clips/s | cache on disk (MB) "
-             "| peak RSS (MB) |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| build | clips | workers | wall time (s) | clips/s | cache on disk (MB) | peak RSS (MB) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for row in report["builds"]:
-        lines.append(f"| {row['size']} | {row['clips']:,} | {row['workers']} | {row['seconds']:.1f} "
-                     f"| {row['clips_per_second']:.0f} | {row['cache_bytes'] / MB:,.1f} "
-                     f"| {row['peak_rss_bytes'] / MB:,.0f} |")
+        lines.append(
+            f"| {row['size']} | {row['clips']:,} | {row['workers']} | {row['seconds']:.1f} "
+            f"| {row['clips_per_second']:.0f} | {row['cache_bytes'] / MB:,.1f} "
+            f"| {row['peak_rss_bytes'] / MB:,.0f} |"
+        )
     features = report["features"]
     gaps = features["max_differences"]
     ratio = features["ours_over_librosa_time"]
@@ -287,29 +309,42 @@ def dataset_section(report):
         f"{features['features_share_of_render_clips']:.0%} of a version's render-and-features "
         "time; the rest is rendering, which has no peer.",
     ]
-    lines += ["", "| import of an audio folder | clips | decoded audio (MB) | wall time (s) "
-              "| peak RSS (MB) |", "|---|---:|---:|---:|---:|"]
-    lines += [f"| {row['files']} files of {row['seconds_per_file']:.0f} s | {row['clips']:,} "
-              f"| {row['decoded_audio_bytes'] / MB:,.0f} | {row['seconds']:.1f} "
-              f"| {row['peak_rss_bytes'] / MB:,.0f} |" for row in report["imports"]]
+    lines += [
+        "",
+        "| import of an audio folder | clips | decoded audio (MB) | wall time (s) | peak RSS (MB) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {row['files']} files of {row['seconds_per_file']:.0f} s | {row['clips']:,} "
+        f"| {row['decoded_audio_bytes'] / MB:,.0f} | {row['seconds']:.1f} "
+        f"| {row['peak_rss_bytes'] / MB:,.0f} |"
+        for row in report["imports"]
+    ]
     return "\n".join(lines)
 
 
 def training_section(report):
     """Clips/s per device and batch size (no peer: compare runs on the same machine)."""
-    lines = ["| device | batch | clips/s | waiting for batches | device busy | busy ms / step "
-             "| peak GPU memory (MiB) |", "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| device | batch | clips/s | waiting for batches | device busy | busy ms / step | peak GPU memory (MiB) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for row in report["rows"]:
         memory = row["peak_gpu_memory_mib"]
-        lines.append(f"| {row['device']} | {row['batch_size']} | {row['clips_per_second']:.0f} "
-                     f"| {row['input_fraction']:.1%} | {row['compute_fraction']:.1%} "
-                     f"| {row['compute_ms_per_step']:.1f} "
-                     f"| {'—' if memory is None else f'{memory:.0f}'} |")
+        lines.append(
+            f"| {row['device']} | {row['batch_size']} | {row['clips_per_second']:.0f} "
+            f"| {row['input_fraction']:.1%} | {row['compute_fraction']:.1%} "
+            f"| {row['compute_ms_per_step']:.1f} "
+            f"| {'—' if memory is None else f'{memory:.0f}'} |"
+        )
     text = "\n".join(lines) + "\n\nNo peer library: compare runs on the same machine."
     if not any(row["device"] == "cuda" for row in report["rows"]):
         gpu = report["machine"].get("gpu")
-        text += (" No CUDA GPU on this machine, so the CPU only." if not gpu
-                 else f" The {gpu} was not measured (run with `--device all`).")
+        text += (
+            " No CUDA GPU on this machine, so the CPU only."
+            if not gpu
+            else f" The {gpu} was not measured (run with `--device all`)."
+        )
     return text
 
 
@@ -317,8 +352,7 @@ def explorer_section(report):
     """UMAP's time over t-SNE's, both maps' quality, and the browser's interaction delays."""
     seconds, quality = report["map_seconds"], report["quality"]
     lines = [
-        f"| map of {report['config']['n_points']:,} points | time (s) | trustworthiness "
-        "| class agreement |",
+        f"| map of {report['config']['n_points']:,} points | time (s) | trustworthiness | class agreement |",
         "|---|---:|---:|---:|",
         f"| UMAP (the explorer's) | {seconds['umap_complete']:.1f} "
         f"| {quality['umap_complete']['trustworthiness']:.3f} "
@@ -332,35 +366,42 @@ def explorer_section(report):
     ]
     browser = report.get("browser")
     if browser:
-        labels = {"colour_change": "colour change", "hover": "hover", "click": "click",
-                  "switch_to_subspace": "switch of space"}
-        delays = [f"{label} {statistics.median(browser[f'{name}_ms']):.0f} ms "
-                  f"(max {max(browser[f'{name}_ms']):.0f})"
-                  for name, label in labels.items() if browser.get(f"{name}_ms")]
+        labels = {
+            "colour_change": "colour change",
+            "hover": "hover",
+            "click": "click",
+            "switch_to_subspace": "switch of space",
+        }
+        delays = [
+            f"{label} {statistics.median(browser[f'{name}_ms']):.0f} ms (max {max(browser[f'{name}_ms']):.0f})"
+            for name, label in labels.items()
+            if browser.get(f"{name}_ms")
+        ]
         lines.append(f"Interaction delays in Chromium, medians: {', '.join(delays)}.")
     return "\n".join(lines)
 
 
 def notebooks_section(report):
     """Each notebook's wall time and peak RSS against the 2 GB budget."""
-    lines = ["| notebook | wall time (s) | peak RSS (MB) | peak / 2 GB | status |",
-             "|---|---:|---:|---:|---|"]
+    lines = ["| notebook | wall time (s) | peak RSS (MB) | peak / 2 GB | status |", "|---|---:|---:|---:|---|"]
     for row in report["notebooks"]:
-        status = ("ok" if row["ok"] else "**failed**") + (", **over budget**" if row["over_budget"]
-                                                          else "")
-        lines.append(f"| {row['name']} | {row['seconds']:.0f} | {row['peak_rss_bytes'] / MB:,.0f} "
-                     f"| {row['peak_rss_bytes'] / NOTEBOOK_BUDGET_BYTES:.2f} | {status} |")
+        status = ("ok" if row["ok"] else "**failed**") + (", **over budget**" if row["over_budget"] else "")
+        lines.append(
+            f"| {row['name']} | {row['seconds']:.0f} | {row['peak_rss_bytes'] / MB:,.0f} "
+            f"| {row['peak_rss_bytes'] / NOTEBOOK_BUDGET_BYTES:.2f} | {status} |"
+        )
     summary = report["summary"]
-    lines.append(f"| total | {summary['total_seconds']:.0f} | max "
-                 f"{summary['max_peak_rss_bytes'] / MB:,.0f} | {summary['max_peak_over_budget']:.2f} | |")
+    lines.append(
+        f"| total | {summary['total_seconds']:.0f} | max "
+        f"{summary['max_peak_rss_bytes'] / MB:,.0f} | {summary['max_peak_over_budget']:.2f} | |"
+    )
     over = summary["over_budget"]
-    every = ("The notebook is" if summary["notebooks"] == 1
-             else f"All {summary['notebooks']} notebooks are")
-    verdict = (f"**Over budget: {', '.join(over)}.**" if over
-               else f"{every} under the 2 GB budget.")
+    every = "The notebook is" if summary["notebooks"] == 1 else f"All {summary['notebooks']} notebooks are"
+    verdict = f"**Over budget: {', '.join(over)}.**" if over else f"{every} under the 2 GB budget."
     return "\n".join(lines) + (
         f"\n\n{verdict} Peak RSS: the kernel and its children, summed every "
-        f"{report['config']['interval_s']} s (an upper bound); mode `{report['config']['mode']}`.")
+        f"{report['config']['interval_s']} s (an upper bound); mode `{report['config']['mode']}`."
+    )
 
 
 SECTIONS = {
@@ -390,10 +431,16 @@ def format_summary(reports, suite, command, machine):
         "other programs competed for the cores during that bench.",
     ]
     if suite:
-        intro.append(f"Last suite run: `{suite['command']}`, {len(suite['benches'])} bench(es) in "
-                     f"{seconds_text(suite['total_seconds'])}; the machine above is that run's.")
-    parts = [format_header("Benchmark results", command, machine), "\n\n".join(intro),
-             "## The benches", format_overview(reports, suite)]
+        intro.append(
+            f"Last suite run: `{suite['command']}`, {len(suite['benches'])} bench(es) in "
+            f"{seconds_text(suite['total_seconds'])}; the machine above is that run's."
+        )
+    parts = [
+        format_header("Benchmark results", command, machine),
+        "\n\n".join(intro),
+        "## The benches",
+        format_overview(reports, suite),
+    ]
     for name, (title, section) in SECTIONS.items():
         report = reports.get(name)
         parts.append(f"## {title}")
@@ -403,8 +450,10 @@ def format_summary(reports, suite, command, machine):
         try:
             body = section(report)
         except (KeyError, TypeError, ValueError, StopIteration) as error:
-            body = (f"Could not read `results/{name}.json` ({type(error).__name__}: {error}): "
-                    f"it may come from an older version of the bench; run it again.")
+            body = (
+                f"Could not read `results/{name}.json` ({type(error).__name__}: {error}): "
+                f"it may come from an older version of the bench; run it again."
+            )
         parts.append(f"{body}\n\nDetails: [results/{name}.md](results/{name}.md).")
     return "\n\n".join(parts) + "\n"
 
@@ -430,12 +479,11 @@ def write_summary(command, machine=None):
 def parse_arguments():
     """``--quick``, ``--only``, ``--report-only``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="pass --quick to every bench (smoke sizes, fewer repeats)")
-    parser.add_argument("--only", metavar="NAMES",
-                        help=f"comma-separated benches to run, among {', '.join(BENCHES)}")
-    parser.add_argument("--report-only", action="store_true",
-                        help="run nothing: rebuild RESULTS.md from bench/results/*.json")
+    parser.add_argument("--quick", action="store_true", help="pass --quick to every bench (smoke sizes, fewer repeats)")
+    parser.add_argument("--only", metavar="NAMES", help=f"comma-separated benches to run, among {', '.join(BENCHES)}")
+    parser.add_argument(
+        "--report-only", action="store_true", help="run nothing: rebuild RESULTS.md from bench/results/*.json"
+    )
     arguments = parser.parse_args()
     if arguments.only:
         arguments.names = [name.strip() for name in arguments.only.split(",") if name.strip()]
@@ -457,8 +505,10 @@ def main():
     suite = run_suite(arguments.names, arguments.quick, command)
     write_summary(command, suite["machine"])
     failed = [run["name"] for run in suite["benches"] if run["exit_status"] != 0]
-    print(f"\n{len(suite['benches'])} bench(es) in {seconds_text(suite['total_seconds'])}"
-          + (f"; failed: {', '.join(failed)}" if failed else "; all ok"))
+    print(
+        f"\n{len(suite['benches'])} bench(es) in {seconds_text(suite['total_seconds'])}"
+        + (f"; failed: {', '.join(failed)}" if failed else "; all ok")
+    )
     return 1 if failed else 0
 
 

@@ -29,16 +29,29 @@ CHROMIUM = Path("/usr/bin/chromium")
 TOKEN = "mlcourse-browser"  # the server listens on 127.0.0.1 only
 # The two web interfaces: how to start each one's server, and where it opens a notebook.
 INTERFACES = {
-    "lab": {"module": "jupyterlab", "path": "lab/tree",
-            "flags": ["--LabApp.expose_app_in_browser=True", "--LabApp.extension_manager=readonly"]},
-    "notebook": {"module": "notebook", "path": "notebooks",
-                 "flags": ["--JupyterNotebookApp.expose_app_in_browser=True"]},
+    "lab": {
+        "module": "jupyterlab",
+        "path": "lab/tree",
+        "flags": ["--LabApp.expose_app_in_browser=True", "--LabApp.extension_manager=readonly"],
+    },
+    "notebook": {
+        "module": "notebook",
+        "path": "notebooks",
+        "flags": ["--JupyterNotebookApp.expose_app_in_browser=True"],
+    },
 }
 # For a machine without a display, a GPU or a network; the last one lets the explorer's
 # player start on a click as it does for a learner.
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--autoplay-policy=no-user-gesture-required"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
 
 
 def _free_port() -> int:
@@ -62,17 +75,30 @@ def jupyterlab(folder, interface: str = "lab", startup_seconds: float = 90):
     (config / "labconfig").mkdir(parents=True, exist_ok=True)
     # No news pop-up over the page.
     (config / "labconfig" / "page_config.json").write_text(
-        '{"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": true}}')
+        '{"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": true}}'
+    )
     package_root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config),
-           "JUPYTER_RUNTIME_DIR": str(folder / ".jupyter-runtime"),
-           "JUPYTERLAB_WORKSPACES_DIR": str(folder / ".jupyter-workspaces"),
-           # The "python3" kernel runs the `python` found first on the PATH: make it this one.
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(package_root), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(config),
+        "JUPYTER_RUNTIME_DIR": str(folder / ".jupyter-runtime"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(folder / ".jupyter-workspaces"),
+        # The "python3" kernel runs the `python` found first on the PATH: make it this one.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(package_root), os.environ.get("PYTHONPATH")])),
+    }
     port = _free_port()
-    command = [sys.executable, "-m", server_app["module"], "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-               f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={folder}", *server_app["flags"]]
+    command = [
+        sys.executable,
+        "-m",
+        server_app["module"],
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        f"--IdentityProvider.token={TOKEN}",
+        f"--ServerApp.root_dir={folder}",
+        *server_app["flags"],
+    ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")
     log_path = folder / "jupyter.log"
@@ -112,8 +138,11 @@ def notebook_page(url: str, notebook: str, viewport=(1100, 1300), screenshot=Non
         page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
         try:
             page.goto(f"{url}/{INTERFACES[interface]['path']}/{notebook}?token={TOKEN}")
-            page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                                   " && window.jupyterapp.shell.currentWidget.context", timeout=90_000)
+            page.wait_for_function(
+                "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                " && window.jupyterapp.shell.currentWidget.context",
+                timeout=90_000,
+            )
             page.evaluate("""async () => {
                 const app = window.jupyterapp;
                 await app.shell.currentWidget.context.sessionContext.ready;

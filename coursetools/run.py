@@ -218,10 +218,7 @@ def format_times(outcomes: list[Outcome]) -> str:
         One line per notebook plus a total.
     """
     width = max([len(o.name) for o in outcomes] + [len("total")])
-    lines = [
-        f"{o.name.ljust(width)}  {o.seconds:8.1f} s{'' if o.ok else '  FAILED'}"
-        for o in outcomes
-    ]
+    lines = [f"{o.name.ljust(width)}  {o.seconds:8.1f} s{'' if o.ok else '  FAILED'}" for o in outcomes]
     total = sum(o.seconds for o in outcomes)
     lines.append(f"{'total'.ljust(width)}  {total:8.1f} s")
     return "\n".join(lines)
@@ -239,15 +236,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     default_mode = os.environ.get("MLCOURSE_MODE") or "workshop"
     parser = argparse.ArgumentParser(
         prog="python -m coursetools.run",
-        description="Execute every course notebook headlessly into build/notebooks/ "
-        "and print the headline results.",
+        description="Execute every course notebook headlessly into build/notebooks/ and print the headline results.",
     )
     parser.add_argument(
         "--mode",
         choices=MODES,
         default=default_mode if default_mode in MODES else None,
-        help="dataset/training size the notebooks run at "
-        "(default: $MLCOURSE_MODE, else workshop)",
+        help="dataset/training size the notebooks run at (default: $MLCOURSE_MODE, else workshop)",
     )
     parser.add_argument(
         "--only",
@@ -287,8 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     notebooks = find_notebooks(folder, args.only)
     if not notebooks:
         what = f" matching {args.only!r}" if args.only else ""
-        print(f"No notebooks{what} ({NOTEBOOK_GLOB}) in {_relative(folder)}: nothing to run.",
-              file=sys.stderr)
+        print(f"No notebooks{what} ({NOTEBOOK_GLOB}) in {_relative(folder)}: nothing to run.", file=sys.stderr)
         return 2
 
     # The kernels inherit this environment: give them the same mode and absolute paths.
@@ -300,18 +294,22 @@ def main(argv: list[str] | None = None) -> int:
             absolutize_env("MLCOURSE_DATASET")
         lacking = missing_concepts(collection)
         if lacking:
-            print(f"The collection {collection!r} has no {', '.join(lacking)} labels, which the notebooks use: "
-                  "add a column for each to its CSV and import it again.", file=sys.stderr)
+            print(
+                f"The collection {collection!r} has no {', '.join(lacking)} labels, which the notebooks use: "
+                "add a column for each to its CSV and import it again.",
+                file=sys.stderr,
+            )
             return 2
         for notebook in [n for n in notebooks if n.stem in RENDERED_ONLY]:
-            print(f"Leaving out {notebook.name}: it needs {RENDERED_ONLY[notebook.stem]}, "
-                  f"which the collection {collection!r} does not have.")
+            print(
+                f"Leaving out {notebook.name}: it needs {RENDERED_ONLY[notebook.stem]}, "
+                f"which the collection {collection!r} does not have."
+            )
         notebooks = [n for n in notebooks if n.stem not in RENDERED_ONLY]
         if not notebooks:
             return 2
 
-    print(f"Running {len(notebooks)} notebook(s) in {args.mode} mode "
-          f"into {_relative(output_dir())}/", flush=True)
+    print(f"Running {len(notebooks)} notebook(s) in {args.mode} mode into {_relative(output_dir())}/", flush=True)
     outcomes = []
     for i, notebook in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] {notebook.name} ...", flush=True)

@@ -165,8 +165,7 @@ def time_stretch(logmel, rate):
     logmel = _checked_logmel(logmel)
     rate = _per_item(rate, logmel, "rate")
     if not (rate > 0).all():
-        raise ValueError(f"rate must be > 0 (1: unchanged, 2: twice as fast), got "
-                         f"{rate.tolist()}.")
+        raise ValueError(f"rate must be > 0 (1: unchanged, 2: twice as fast), got {rate.tolist()}.")
     frames = torch.arange(logmel.shape[2], dtype=torch.float32, device=logmel.device)
     # (B, T): the (fractional) frame each output frame reads from.
     positions = frames[None, :] * rate[:, None]
@@ -236,8 +235,10 @@ def add_noise(logmel, snr_db, generator=None):
     logmel = _checked_logmel(logmel)
     snr_db = _per_item(snr_db, logmel, "snr_db")
     if generator is not None and generator.device.type != "cpu":
-        raise ValueError(f"the generator must be a CPU torch.Generator, got one on "
-                         f"{generator.device}: the noise is drawn on the CPU.")
+        raise ValueError(
+            f"the generator must be a CPU torch.Generator, got one on "
+            f"{generator.device}: the noise is drawn on the CPU."
+        )
     power = 10.0 ** (logmel / 10.0)
     signal_power = power.mean(dim=(1, 2), keepdim=True)
     noise_power = signal_power / 10.0 ** (snr_db[:, None, None] / 10.0)
@@ -306,14 +307,16 @@ def delay(features, frames, fill=0.0):
     Taught in notebooks/07_cross_modal.ipynb
     """
     if not torch.is_tensor(features) or features.dim() != 3:
-        raise ValueError(f"features must be a (B, F, T) tensor, got {type(features).__name__} "
-                         f"{tuple(getattr(features, 'shape', ()))}")
+        raise ValueError(
+            f"features must be a (B, F, T) tensor, got {type(features).__name__} "
+            f"{tuple(getattr(features, 'shape', ()))}"
+        )
     n_frames = features.shape[2]
     frames = torch.as_tensor(frames, device=features.device).long().reshape(-1).expand(len(features))
     if ((frames < 0) | (frames > n_frames)).any():
         raise ValueError(f"delays must lie in [0, {n_frames}] frames, got {frames.tolist()}")
     fill = torch.as_tensor(fill, dtype=features.dtype, device=features.device).reshape(-1, 1, 1)
-    source = torch.arange(n_frames, device=features.device)[None, :] - frames[:, None]       # (B, T)
+    source = torch.arange(n_frames, device=features.device)[None, :] - frames[:, None]  # (B, T)
     moved = features.gather(2, source.clamp(min=0)[:, None, :].expand_as(features))
     return torch.where((source >= 0)[:, None, :], moved, fill)
 
@@ -406,19 +409,27 @@ class Augment(torch.nn.Module):
     Taught in notebooks/08_self_supervised.ipynb
     """
 
-    def __init__(self, pitch_semitones=2.0, stretch=0.15, gain_db=6.0, snr_db=(10.0, 30.0),
-                 tilt_db=12.0, p=0.8, seed=0):
+    def __init__(
+        self, pitch_semitones=2.0, stretch=0.15, gain_db=6.0, snr_db=(10.0, 30.0), tilt_db=12.0, p=0.8, seed=0
+    ):
         super().__init__()
-        for name, value in (("pitch_semitones", pitch_semitones), ("stretch", stretch),
-                            ("gain_db", gain_db), ("tilt_db", tilt_db)):
+        for name, value in (
+            ("pitch_semitones", pitch_semitones),
+            ("stretch", stretch),
+            ("gain_db", gain_db),
+            ("tilt_db", tilt_db),
+        ):
             _require_number(value, name, lowest=0.0)
         if stretch >= 1:
-            raise ValueError(f"stretch must be below 1, got {stretch!r}: rates run from "
-                             "1 - stretch to 1 + stretch, and must stay above 0.")
+            raise ValueError(
+                f"stretch must be below 1, got {stretch!r}: rates run from "
+                "1 - stretch to 1 + stretch, and must stay above 0."
+            )
         if snr_db is not None:
             if not isinstance(snr_db, (tuple, list)) or len(snr_db) != 2:
-                raise ValueError(f"snr_db must be a pair (lowest, highest) in dB, or None for "
-                                 f"no noise; got {snr_db!r}.")
+                raise ValueError(
+                    f"snr_db must be a pair (lowest, highest) in dB, or None for no noise; got {snr_db!r}."
+                )
             for value in snr_db:
                 _require_number(value, "snr_db")
             if snr_db[0] > snr_db[1]:
@@ -497,8 +508,12 @@ class Augment(torch.nn.Module):
         """
         logmel = _checked_logmel(logmel)
         self.last_settings = self.draw(len(logmel))
-        augmentations = {"pitch_shift": pitch_shift, "time_stretch": time_stretch,
-                         "spectral_tilt": spectral_tilt, "gain": gain}
+        augmentations = {
+            "pitch_shift": pitch_shift,
+            "time_stretch": time_stretch,
+            "spectral_tilt": spectral_tilt,
+            "gain": gain,
+        }
         for name, (parameters, applied) in self.last_settings.items():
             parameters = parameters.to(logmel.device)
             if name == "add_noise":
@@ -510,9 +525,11 @@ class Augment(torch.nn.Module):
         return logmel
 
     def extra_repr(self):
-        return (f"pitch_semitones={self.pitch_semitones}, stretch={self.stretch}, "
-                f"gain_db={self.gain_db}, snr_db={self.snr_db}, tilt_db={self.tilt_db}, "
-                f"p={self.p}, seed={self.seed}")
+        return (
+            f"pitch_semitones={self.pitch_semitones}, stretch={self.stretch}, "
+            f"gain_db={self.gain_db}, snr_db={self.snr_db}, tilt_db={self.tilt_db}, "
+            f"p={self.p}, seed={self.seed}"
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -547,8 +564,7 @@ def _interpolate(logmel, positions, axis):
     positions = positions.expand_as(logmel)
     below = positions.floor().clamp(0, size - 1)
     above = (below + 1).clamp(max=size - 1)
-    values = torch.lerp(logmel.gather(axis, below.long()), logmel.gather(axis, above.long()),
-                        positions - below)
+    values = torch.lerp(logmel.gather(axis, below.long()), logmel.gather(axis, above.long()), positions - below)
     inside = (positions >= 0) & (positions <= size - 1)
     floor = logmel.amin(dim=(1, 2), keepdim=True)
     return torch.where(inside, values, floor)
@@ -557,13 +573,17 @@ def _interpolate(logmel, positions, axis):
 def _checked_logmel(logmel):
     """``logmel`` as float32, checked to be a (B, 128, T) float tensor."""
     if not torch.is_tensor(logmel) or not logmel.is_floating_point():
-        raise ValueError(f"logmel must be a float tensor of shape (B, {N_MELS}, T), got "
-                         f"{type(logmel).__name__} {getattr(logmel, 'dtype', '')}. Convert "
-                         "with torch.as_tensor(logmel, dtype=torch.float32).")
+        raise ValueError(
+            f"logmel must be a float tensor of shape (B, {N_MELS}, T), got "
+            f"{type(logmel).__name__} {getattr(logmel, 'dtype', '')}. Convert "
+            "with torch.as_tensor(logmel, dtype=torch.float32)."
+        )
     if logmel.ndim != 3 or logmel.shape[1] != N_MELS or logmel.shape[2] < 1:
-        raise ValueError(f"logmel must have shape (B, {N_MELS}, T), a batch of log-mel "
-                         f"spectrograms; got {tuple(logmel.shape)}. A single clip needs "
-                         "logmel[None].")
+        raise ValueError(
+            f"logmel must have shape (B, {N_MELS}, T), a batch of log-mel "
+            f"spectrograms; got {tuple(logmel.shape)}. A single clip needs "
+            "logmel[None]."
+        )
     return logmel.float()
 
 
@@ -577,8 +597,10 @@ def _per_item(value, logmel, name):
     if value.numel() == 1:
         return value.reshape(1).expand(batch_size)
     if value.shape != (batch_size,):
-        raise ValueError(f"{name} must be one number or a ({batch_size},) tensor, one per item "
-                         f"of the batch; got shape {tuple(value.shape)}.")
+        raise ValueError(
+            f"{name} must be one number or a ({batch_size},) tensor, one per item "
+            f"of the batch; got shape {tuple(value.shape)}."
+        )
     return value
 
 

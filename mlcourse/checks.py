@@ -87,12 +87,8 @@ def named_device(device):
     try:
         device = torch.device(device)
     except (RuntimeError, TypeError) as error:
-        raise ValueError(
-            f"device must be 'cpu', 'cuda', 'mps', a torch.device or None, got {device!r}"
-        ) from error
+        raise ValueError(f"device must be 'cpu', 'cuda', 'mps', a torch.device or None, got {device!r}") from error
     available = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}
     if device.type in available and not available[device.type]():
-        raise ValueError(
-            f"device={device.type!r} is not available on this machine: use 'cpu' or None"
-        )
+        raise ValueError(f"device={device.type!r} is not available on this machine: use 'cpu' or None")
     return device

@@ -307,7 +307,7 @@ def dtw_distances(query, gallery, band=None):
     items_per_block = max(1, DTW_BLOCK_BYTES // (8 * n_query * n_gallery))
     distances = []
     for start in range(0, len(gallery), items_per_block):
-        block = gallery_frames[start:start + items_per_block]
+        block = gallery_frames[start : start + items_per_block]
         costs = 1.0 - np.matmul(query_frames, block)  # (items, T, U)
         np.clip(costs, 0.0, 2.0, out=costs)  # rounding may leave identical frames at -1e-16
         distances.append(_accumulated_cost(costs, band))
@@ -327,12 +327,12 @@ def _accumulated_cost(costs, band):
         else:
             first = max(0, i + min(0, length_gap) - band)
             last = min(n_gallery - 1, i + max(0, length_gap) + band)
-        row = costs[:, i, first:last + 1]
-        from_above = np.minimum(previous[:, first:last + 1], previous[:, first + 1:last + 2])
+        row = costs[:, i, first : last + 1]
+        from_above = np.minimum(previous[:, first : last + 1], previous[:, first + 1 : last + 2])
         arrive = row + from_above
         running_sum = np.cumsum(row, axis=1)
         current = np.full_like(previous, np.inf)
-        current[:, first + 1:last + 2] = running_sum + np.minimum.accumulate(arrive - running_sum, axis=1)
+        current[:, first + 1 : last + 2] = running_sum + np.minimum.accumulate(arrive - running_sum, axis=1)
         previous = current
     return previous[:, -1]
 
@@ -373,8 +373,9 @@ def chroma_dtw_distances(audio_chroma, roll_chroma, band=None, progress=False):
     """
     audio = _chroma_sequences(audio_chroma, "audio_chroma")
     rolls = _chroma_sequences(roll_chroma, "roll_chroma")
-    rows = [dtw_distances(query, rolls, band=band)
-            for query in tqdm(audio, desc="DTW", unit="query", disable=not progress)]
+    rows = [
+        dtw_distances(query, rolls, band=band) for query in tqdm(audio, desc="DTW", unit="query", disable=not progress)
+    ]
     return np.stack(rows)
 
 

@@ -40,17 +40,34 @@ from .models import ConceptMasks, EmbeddingNet
 from .train import choose_device
 
 __all__ = [
-    "DISENTANGLED", "DISTANCE", "DisentangledLoss", "MODELS", "PAPER_TABLE_1", "PAPER_TABLE_2",
-    "TrackRegularizedLoss", "build_model", "concept_recall", "label_matrix", "scorable_tags",
-    "spaces_table", "step_seconds", "tag_score_matrix", "track_regularized_batches",
+    "DISENTANGLED",
+    "DISTANCE",
+    "DisentangledLoss",
+    "MODELS",
+    "PAPER_TABLE_1",
+    "PAPER_TABLE_2",
+    "TrackRegularizedLoss",
+    "build_model",
+    "concept_recall",
+    "label_matrix",
+    "scorable_tags",
+    "spaces_table",
+    "step_seconds",
+    "tag_score_matrix",
+    "track_regularized_batches",
     "triplet_accuracy_table",
 ]
 
 # The eight models of Lee et al. (ISMIR 2020), table 1, in the paper's order.
 MODELS = {
-    "triplet": "Triplet", "triplet_dis": "Triplet, disentangled", "triplet_track": "Triplet + track reg.",
-    "proxy": "Proxy", "proxy_dis": "Proxy, disentangled", "class_raw": "Classification w/o norm.",
-    "class": "Classification", "class_dis": "Classification, disentangled",
+    "triplet": "Triplet",
+    "triplet_dis": "Triplet, disentangled",
+    "triplet_track": "Triplet + track reg.",
+    "proxy": "Proxy",
+    "proxy_dis": "Proxy, disentangled",
+    "class_raw": "Classification w/o norm.",
+    "class": "Classification",
+    "class_dis": "Classification, disentangled",
 }
 DISENTANGLED = ("triplet_dis", "triplet_track", "proxy_dis", "class_dis")
 # The distance of each model's geometry: cosine for the normalised ones (the same order as the
@@ -59,29 +76,40 @@ DISTANCE = {key: "euclidean" if key == "class_raw" else "cosine" for key in MODE
 
 # Lee et al., ISMIR 2020, table 1 (Million Song Dataset, Last.fm tags): R@K in %, tag AUC, and
 # training time relative to model 7.
-PAPER_TABLE_1 = pd.DataFrame({
-    "triplet": [31.8, 45.2, 59.9, 73.0, .815, 1.87], "triplet_dis": [36.5, 50.5, 64.1, 76.0, .825, 2.37],
-    "triplet_track": [33.9, 47.5, 61.9, 74.3, .813, 3.05], "proxy": [45.0, 58.5, 71.0, 80.9, .890, 1.11],
-    "proxy_dis": [44.7, 58.2, 70.7, 80.6, .890, 1.29], "class_raw": [6.1, 11.5, 21.1, 35.9, .887, 1.00],
-    "class": [43.8, 57.8, 70.3, 80.3, .887, 1.00], "class_dis": [44.7, 58.4, 70.7, 80.9, .890, 1.27],
-}, index=["R@1", "R@2", "R@4", "R@8", "tag AUC", "time ratio"]).T
+PAPER_TABLE_1 = pd.DataFrame(
+    {
+        "triplet": [31.8, 45.2, 59.9, 73.0, 0.815, 1.87],
+        "triplet_dis": [36.5, 50.5, 64.1, 76.0, 0.825, 2.37],
+        "triplet_track": [33.9, 47.5, 61.9, 74.3, 0.813, 3.05],
+        "proxy": [45.0, 58.5, 71.0, 80.9, 0.890, 1.11],
+        "proxy_dis": [44.7, 58.2, 70.7, 80.6, 0.890, 1.29],
+        "class_raw": [6.1, 11.5, 21.1, 35.9, 0.887, 1.00],
+        "class": [43.8, 57.8, 70.3, 80.3, 0.887, 1.00],
+        "class_dis": [44.7, 58.4, 70.7, 80.9, 0.890, 1.27],
+    },
+    index=["R@1", "R@2", "R@4", "R@8", "tag AUC", "time ratio"],
+).T
 
 # Lee et al., ISMIR 2020, table 2: triplet accuracy per concept, in the complete space and in the
 # concept's sub-space.
-PAPER_TABLE_2 = pd.DataFrame.from_dict({
-    ("complete", "triplet"): [.771, .725, .653, .701, .712],
-    ("complete", "triplet_dis"): [.762, .744, .696, .733, .733],
-    ("complete", "triplet_track"): [.757, .733, .673, .715, .720],
-    ("complete", "proxy"): [.774, .742, .645, .693, .714],
-    ("complete", "proxy_dis"): [.762, .742, .660, .716, .720],
-    ("complete", "class_raw"): [.783, .745, .659, .723, .728],
-    ("complete", "class"): [.776, .747, .647, .704, .719],
-    ("complete", "class_dis"): [.758, .742, .659, .715, .719],
-    ("subspace", "triplet_dis"): [.790, .785, .798, .797, .792],
-    ("subspace", "triplet_track"): [.775, .748, .743, .742, .752],
-    ("subspace", "proxy_dis"): [.777, .740, .734, .700, .738],
-    ("subspace", "class_dis"): [.775, .739, .732, .701, .737],
-}, orient="index", columns=[*CONCEPTS, "overall"])
+PAPER_TABLE_2 = pd.DataFrame.from_dict(
+    {
+        ("complete", "triplet"): [0.771, 0.725, 0.653, 0.701, 0.712],
+        ("complete", "triplet_dis"): [0.762, 0.744, 0.696, 0.733, 0.733],
+        ("complete", "triplet_track"): [0.757, 0.733, 0.673, 0.715, 0.720],
+        ("complete", "proxy"): [0.774, 0.742, 0.645, 0.693, 0.714],
+        ("complete", "proxy_dis"): [0.762, 0.742, 0.660, 0.716, 0.720],
+        ("complete", "class_raw"): [0.783, 0.745, 0.659, 0.723, 0.728],
+        ("complete", "class"): [0.776, 0.747, 0.647, 0.704, 0.719],
+        ("complete", "class_dis"): [0.758, 0.742, 0.659, 0.715, 0.719],
+        ("subspace", "triplet_dis"): [0.790, 0.785, 0.798, 0.797, 0.792],
+        ("subspace", "triplet_track"): [0.775, 0.748, 0.743, 0.742, 0.752],
+        ("subspace", "proxy_dis"): [0.777, 0.740, 0.734, 0.700, 0.738],
+        ("subspace", "class_dis"): [0.775, 0.739, 0.732, 0.701, 0.737],
+    },
+    orient="index",
+    columns=[*CONCEPTS, "overall"],
+)
 
 
 def label_matrix(dataset, concepts, track=False):
@@ -103,13 +131,13 @@ def label_matrix(dataset, concepts, track=False):
     """
     columns = [dataset.labels(concept)[0] for concept in concepts]
     if track:
-        columns.append(np.unique(dataset.meta["version_id"].astype(str),
-                                 return_inverse=True)[1].reshape(-1))
+        columns.append(np.unique(dataset.meta["version_id"].astype(str), return_inverse=True)[1].reshape(-1))
     return np.stack(columns, axis=1).astype(np.int64)
 
 
-def track_regularized_batches(train_set, classes_per_batch, clips_per_class, tracks_per_batch,
-                              batches_per_epoch, seed=0):
+def track_regularized_batches(
+    train_set, classes_per_batch, clips_per_class, tracks_per_batch, batches_per_epoch, seed=0
+):
     """Batches for track regularization: P x K' clips balanced by concept, then track pairs.
 
     The track part holds ``tracks_per_batch`` tracks x 2 clips at least two clip positions apart
@@ -128,17 +156,40 @@ def track_regularized_batches(train_set, classes_per_batch, clips_per_class, tra
 
     Taught in notebooks/06_disentangled.ipynb
     """
-    concept_part = ConceptBalancedBatches(label_matrix(train_set, CONCEPTS), classes_per_batch,
-                                          clips_per_class - tracks_per_batch * 2 // classes_per_batch,
-                                          batches_per_epoch=batches_per_epoch, seed=seed)
-    track_part = TrackBatches(label_matrix(train_set, CONCEPTS, track=True)[:, -1], train_set.meta["clip"].to_numpy(),
-                              tracks_per_batch, clips_per_track=2, min_gap=2, batches_per_epoch=batches_per_epoch,
-                              seed=seed)
+    concept_part = ConceptBalancedBatches(
+        label_matrix(train_set, CONCEPTS),
+        classes_per_batch,
+        clips_per_class - tracks_per_batch * 2 // classes_per_batch,
+        batches_per_epoch=batches_per_epoch,
+        seed=seed,
+    )
+    track_part = TrackBatches(
+        label_matrix(train_set, CONCEPTS, track=True)[:, -1],
+        train_set.meta["clip"].to_numpy(),
+        tracks_per_batch,
+        clips_per_track=2,
+        min_gap=2,
+        batches_per_epoch=batches_per_epoch,
+        seed=seed,
+    )
     return ConcatBatches(concept_part, track_part)
 
 
-def build_model(key, start, train_set, *, classes_per_batch, clips_per_class, batches_per_epoch, margin=0.2,
-                proxy_scale=10.0, track_weight=0.5, tracks_per_batch=6, learned_masks=False, seed=0):
+def build_model(
+    key,
+    start,
+    train_set,
+    *,
+    classes_per_batch,
+    clips_per_class,
+    batches_per_epoch,
+    margin=0.2,
+    proxy_scale=10.0,
+    track_weight=0.5,
+    tracks_per_batch=6,
+    learned_masks=False,
+    seed=0,
+):
     """One of the eight models of :data:`MODELS`, ready to train: network, loss, labels, sampler.
 
     The network is a copy of ``start`` (every model starts from the same weights); the losses
@@ -175,7 +226,7 @@ def build_model(key, start, train_set, *, classes_per_batch, clips_per_class, ba
     block = embedding_dim // len(CONCEPTS)
     concept_labels, tags = label_matrix(train_set, CONCEPTS), train_set.tags.astype(np.float32)
     n_classes = {c: len(train_set.labels(c)[1]) for c in CONCEPTS}
-    torch.manual_seed(seed)                                       # class vectors and proxies start alike
+    torch.manual_seed(seed)  # class vectors and proxies start alike
     network = EmbeddingNet(embedding_dim, normalize=key != "class_raw", widths=start.backbone.widths)
     network.load_state_dict(start.state_dict())
     masks = ConceptMasks(CONCEPTS, embedding_dim, learned=learned_masks)
@@ -188,8 +239,9 @@ def build_model(key, start, train_set, *, classes_per_batch, clips_per_class, ba
     elif key == "triplet_dis":
         loss, labels = DisentangledLoss(triplet_losses(), masks), concept_labels
     elif key == "triplet_track":
-        loss = TrackRegularizedLoss(DisentangledLoss(triplet_losses(), masks), TripletMarginLoss(margin, "all"),
-                                    track_weight)
+        loss = TrackRegularizedLoss(
+            DisentangledLoss(triplet_losses(), masks), TripletMarginLoss(margin, "all"), track_weight
+        )
         labels = label_matrix(train_set, CONCEPTS, track=True)
     elif key == "proxy":
         loss, labels = ProxyNCALoss(tags.shape[1], embedding_dim, proxy_scale, multi_label=True), tags
@@ -204,11 +256,13 @@ def build_model(key, start, train_set, *, classes_per_batch, clips_per_class, ba
         loss = DisentangledLoss({c: ClassificationLoss(n_classes[c], block) for c in CONCEPTS}, masks)
         labels = concept_labels
     if key == "triplet_track":
-        sampler = track_regularized_batches(train_set, classes_per_batch, clips_per_class, tracks_per_batch,
-                                            batches_per_epoch, seed)
+        sampler = track_regularized_batches(
+            train_set, classes_per_batch, clips_per_class, tracks_per_batch, batches_per_epoch, seed
+        )
     else:
-        sampler = ConceptBalancedBatches(concept_labels, classes_per_batch, clips_per_class,
-                                         batches_per_epoch=batches_per_epoch, seed=seed)
+        sampler = ConceptBalancedBatches(
+            concept_labels, classes_per_batch, clips_per_class, batches_per_epoch=batches_per_epoch, seed=seed
+        )
     return network, loss, labels, sampler
 
 
@@ -227,8 +281,9 @@ def concept_recall(embeddings, meta, distance="cosine", ks=(1, 2, 4, 8)):
     Taught in notebooks/06_disentangled.ipynb
     """
     pieces = meta.piece_id.to_numpy()
-    return pd.DataFrame({c: recall_at_k(embeddings, meta[c].to_numpy(), ks=ks, groups=pieces, distance=distance)
-                         for c in CONCEPTS}).T
+    return pd.DataFrame(
+        {c: recall_at_k(embeddings, meta[c].to_numpy(), ks=ks, groups=pieces, distance=distance) for c in CONCEPTS}
+    ).T
 
 
 def step_seconds(models, features, rounds, device=None):
@@ -256,8 +311,13 @@ def step_seconds(models, features, rounds, device=None):
         optimizer = torch.optim.Adam(list(network.parameters()) + list(loss.parameters()))
         sampler.set_epoch(0)
         rows = next(iter(sampler))
-        setups[key] = (network, loss, optimizer, torch.tensor(features[rows], device=device),
-                       torch.as_tensor(labels[rows], device=device))
+        setups[key] = (
+            network,
+            loss,
+            optimizer,
+            torch.tensor(features[rows], device=device),
+            torch.as_tensor(labels[rows], device=device),
+        )
     times = {key: [] for key in models}
     for round_ in range(rounds + 1):
         for key, (network, loss, optimizer, batch, labels) in setups.items():
@@ -325,9 +385,9 @@ def tag_score_matrix(key, loss, test_embeddings, train_embeddings, train_set, sc
     for concept in CONCEPTS:
         columns = [i for i, (c, _) in enumerate(concept_of) if c == concept]
         block = masks.block(concept)
-        if key in ("triplet_dis", "triplet_track"):      # centroids of the training clips, in the block
+        if key in ("triplet_dis", "triplet_track"):  # centroids of the training clips, in the block
             vectors = class_centroids(train_embeddings[:, block], tags[:, [scored[i] for i in columns]])
-        else:                                            # the concept's own class vectors
+        else:  # the concept's own class vectors
             classes = train_set.labels(concept)[1]
             rows = [classes.index(concept_of[i][1]) for i in columns]
             vectors = loss.concept_losses[concept].class_vectors().cpu()[rows]
@@ -362,6 +422,10 @@ def spaces_table(tables):
 
     Taught in notebooks/06_disentangled.ipynb
     """
-    rows = {(space, key): table.loc[space] for space in ("complete", "subspace")
-            for key, table in tables.items() if space in table.index}
+    rows = {
+        (space, key): table.loc[space]
+        for space in ("complete", "subspace")
+        for key, table in tables.items()
+        if space in table.index
+    }
     return pd.DataFrame.from_dict(rows, orient="index")

@@ -119,17 +119,23 @@ def _require_distance(distance):
 
 def _require_embeddings(embeddings, name):
     if not torch.is_tensor(embeddings) or not embeddings.is_floating_point():
-        raise ValueError(f"{name} must be a float tensor of shape (B, D); got "
-                         f"{type(embeddings).__name__}. Convert with torch.as_tensor(..., "
-                         "dtype=torch.float32).")
+        raise ValueError(
+            f"{name} must be a float tensor of shape (B, D); got "
+            f"{type(embeddings).__name__}. Convert with torch.as_tensor(..., "
+            "dtype=torch.float32)."
+        )
     if embeddings.ndim != 2:
-        raise ValueError(f"{name} must have shape (B, D), one row per sample; got shape "
-                         f"{tuple(embeddings.shape)}. A single embedding needs x[None, :], "
-                         "a batch of feature maps x.flatten(1).")
+        raise ValueError(
+            f"{name} must have shape (B, D), one row per sample; got shape "
+            f"{tuple(embeddings.shape)}. A single embedding needs x[None, :], "
+            "a batch of feature maps x.flatten(1)."
+        )
 
 
 def _require_same_width(x, y):
     if x.shape[1] != y.shape[1] or x.dtype != y.dtype or x.device != y.device:
-        raise ValueError(f"x and y must have the same dimension, dtype and device; got "
-                         f"{tuple(x.shape)} {x.dtype} {x.device} and {tuple(y.shape)} "
-                         f"{y.dtype} {y.device}.")
+        raise ValueError(
+            f"x and y must have the same dimension, dtype and device; got "
+            f"{tuple(x.shape)} {x.dtype} {x.device} and {tuple(y.shape)} "
+            f"{y.dtype} {y.device}."
+        )

@@ -122,8 +122,9 @@ def shard_bounds(n_rows, parts=None):
     """
     parts = world_size() if parts is None else int(parts)
     if n_rows < parts:
-        raise ValueError(f"a batch of {n_rows} rows cannot be shared by {parts} processes: "
-                         f"make the global batch at least {parts}")
+        raise ValueError(
+            f"a batch of {n_rows} rows cannot be shared by {parts} processes: make the global batch at least {parts}"
+        )
     size, extra = divmod(n_rows, parts)
     starts = [r * size + min(r, extra) for r in range(parts + 1)]
     return list(zip(starts[:-1], starts[1:]))
@@ -166,10 +167,10 @@ class _GatherWithGradient(torch.autograd.Function):
         sizes = _row_counts(len(tensor), tensor.device)
         # all_gather moves tensors of one shape: pad every part to the longest, cut back after.
         padded = tensor.new_zeros((max(sizes), *tensor.shape[1:]))
-        padded[:len(tensor)] = tensor
+        padded[: len(tensor)] = tensor
         parts = [torch.empty_like(padded) for _ in sizes]
         dist.all_gather(parts, padded)
-        start = sum(sizes[:dist.get_rank()])
+        start = sum(sizes[: dist.get_rank()])
         ctx.rows = (start, start + len(tensor))
         return torch.cat([part[:size] for part, size in zip(parts, sizes)])
 
@@ -210,7 +211,8 @@ class GlobalBatchModel(nn.Module):
         if device.type == "cuda":
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.parallel = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
 
     def forward(self, *inputs):
         outputs = self.parallel(*[shard(x) if torch.is_tensor(x) else x for x in inputs])

@@ -99,11 +99,17 @@ def project(points: np.ndarray, method: str = "umap", distance: str = "euclidean
     try:
         import umap
     except ImportError as error:
-        raise ImportError("the explorer's map needs umap-learn: pip install umap-learn "
-                          "(or pass method='pca')") from error
+        raise ImportError(
+            "the explorer's map needs umap-learn: pip install umap-learn (or pass method='pca')"
+        ) from error
     n_neighbors = min(15, len(points) - 1)
-    reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, metric=UMAP_METRICS[distance], random_state=seed,
-                        init="spectral" if len(points) > 2 * n_neighbors else "random")
+    reducer = umap.UMAP(
+        n_components=2,
+        n_neighbors=n_neighbors,
+        metric=UMAP_METRICS[distance],
+        random_state=seed,
+        init="spectral" if len(points) > 2 * n_neighbors else "random",
+    )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*n_jobs value .* overridden.*")
         warnings.filterwarnings("ignore", message=".*gradient function is not yet implemented.*")
@@ -126,8 +132,10 @@ def _read_cached_map(path: Path, n_points: int) -> np.ndarray | None:
             raise ValueError(f"expected ({n_points}, 2) finite values, found {xy.shape} {xy.dtype}")
         return xy.astype(np.float32)
     except Exception as error:  # truncated, not an array, text, pickled...: compute it again
-        warnings.warn(f"ignoring the unreadable cached map {path} ({type(error).__name__}: {error}); "
-                      "computing it again", stacklevel=3)
+        warnings.warn(
+            f"ignoring the unreadable cached map {path} ({type(error).__name__}: {error}); computing it again",
+            stacklevel=3,
+        )
         return None
 
 
@@ -152,8 +160,9 @@ def _palette(n_classes: int) -> list[str]:
 def _wav(audio: np.ndarray, sample_rate: int) -> bytes:
     """16-bit WAV bytes of a mono clip (what an audio player plays)."""
     buffer = io.BytesIO()
-    soundfile.write(buffer, np.clip(np.asarray(audio, dtype=np.float32), -1, 1), sample_rate,
-                    format="WAV", subtype="PCM_16")
+    soundfile.write(
+        buffer, np.clip(np.asarray(audio, dtype=np.float32), -1, 1), sample_rate, format="WAV", subtype="PCM_16"
+    )
     return buffer.getvalue()
 
 
@@ -178,8 +187,10 @@ def _as_label_table(labels, n_points: int) -> pd.DataFrame:
     if table.shape[1] == 0:
         raise ValueError("labels must name at least one concept, e.g. {'instrument': [...]}")
     if len(table) != n_points:
-        raise ValueError(f"labels have {len(table)} rows but there are {n_points} embeddings: "
-                         "give one label per clip, in the same order")
+        raise ValueError(
+            f"labels have {len(table)} rows but there are {n_points} embeddings: "
+            "give one label per clip, in the same order"
+        )
     return table.astype(str).reset_index(drop=True)
 
 
@@ -194,8 +205,10 @@ def _as_subspaces(subspaces, n_dims: int) -> dict[str, np.ndarray]:
             dims = np.asarray(dims.detach().cpu() if hasattr(dims, "detach") else dims)
             if dims.dtype.kind in "bf":  # a mask over the dimensions: keep those with a non-zero weight
                 if dims.shape != (n_dims,):
-                    raise ValueError(f"the mask of sub-space {name!r} must have one entry per dimension "
-                                     f"({n_dims}), got shape {dims.shape}")
+                    raise ValueError(
+                        f"the mask of sub-space {name!r} must have one entry per dimension "
+                        f"({n_dims}), got shape {dims.shape}"
+                    )
                 dims = np.flatnonzero(dims)
             else:  # the dimensions' indices
                 dims = dims.astype(int).ravel()
@@ -236,10 +249,23 @@ class EmbeddingExplorer(widgets.VBox):
         progress note.
     """
 
-    def __init__(self, embeddings, labels, *, names=None, audio: Callable[[int], np.ndarray] | None = None,
-                 sample_rate: int = 22050, subspaces=None, color_by: str | None = None,
-                 distance: str = "euclidean", n_neighbors: int = 5, method: str = "umap", seed: int = 0,
-                 cache_dir=None, size: int = 480):
+    def __init__(
+        self,
+        embeddings,
+        labels,
+        *,
+        names=None,
+        audio: Callable[[int], np.ndarray] | None = None,
+        sample_rate: int = 22050,
+        subspaces=None,
+        color_by: str | None = None,
+        distance: str = "euclidean",
+        n_neighbors: int = 5,
+        method: str = "umap",
+        seed: int = 0,
+        cache_dir=None,
+        size: int = 480,
+    ):
         self.embeddings = _as_matrix(embeddings)
         n_points, n_dims = self.embeddings.shape
         self.labels = _as_label_table(labels, n_points)
@@ -267,20 +293,30 @@ class EmbeddingExplorer(widgets.VBox):
         too_many = [c for c in concepts if len(self._classes[c]) > np.iinfo(np.int16).max]
         if too_many:
             raise ValueError(f"concepts {too_many} have more than 32,767 classes: colour by a coarser label")
-        codes = np.stack([self.labels[c].map({v: k for k, v in enumerate(self._classes[c])}).to_numpy()
-                          for c in concepts]).astype("<i2")
-        self.map = ScatterMap(codes=codes.tobytes(), names=self.names, size=int(size),
-                              concepts=[{"name": c, "classes": self._classes[c]} for c in concepts])
-        self.color_menu = widgets.Dropdown(options=concepts, description="colour by",
-                                           layout=widgets.Layout(width="260px"))
-        self.space_switch = widgets.ToggleButtons(options=list(self.spaces), description="space",
-                                                  style={"button_width": "auto", "description_width": "initial"})
+        codes = np.stack(
+            [self.labels[c].map({v: k for k, v in enumerate(self._classes[c])}).to_numpy() for c in concepts]
+        ).astype("<i2")
+        self.map = ScatterMap(
+            codes=codes.tobytes(),
+            names=self.names,
+            size=int(size),
+            concepts=[{"name": c, "classes": self._classes[c]} for c in concepts],
+        )
+        self.color_menu = widgets.Dropdown(
+            options=concepts, description="colour by", layout=widgets.Layout(width="260px")
+        )
+        self.space_switch = widgets.ToggleButtons(
+            options=list(self.spaces),
+            description="space",
+            style={"button_width": "auto", "description_width": "initial"},
+        )
         self.status = widgets.HTML()
         self.clip_panel = widgets.VBox(layout=widgets.Layout(width="35%", padding="0 16px 0 0"))
         self.neighbour_panel = widgets.VBox(layout=widgets.Layout(width="65%"))
         controls = [self.color_menu] + ([self.space_switch] if len(self.spaces) > 1 else [])
-        super().__init__([widgets.HBox(controls), self.map, self.status,
-                          widgets.HBox([self.clip_panel, self.neighbour_panel])])
+        super().__init__(
+            [widgets.HBox(controls), self.map, self.status, widgets.HBox([self.clip_panel, self.neighbour_panel])]
+        )
         self.add_class("mlcourse-explorer")
 
         self.color_menu.observe(lambda change: self._color(change["new"]), names="value")
@@ -362,8 +398,10 @@ class EmbeddingExplorer(widgets.VBox):
                 try:
                     _save_map(path, xy)
                 except OSError as error:  # a full or read-only disk: the map is still good
-                    warnings.warn(f"could not keep the map in {path} ({error}); it will be computed "
-                                  "again next session", stacklevel=2)
+                    warnings.warn(
+                        f"could not keep the map in {path} ({error}); it will be computed again next session",
+                        stacklevel=2,
+                    )
         _MAPS[key] = xy
         return xy
 
@@ -402,7 +440,7 @@ class EmbeddingExplorer(widgets.VBox):
             if self.distance == "squared":
                 distances = distances**2
         distances[index] = np.inf
-        order = np.argsort(distances, kind="stable")[:self.n_neighbors]
+        order = np.argsort(distances, kind="stable")[: self.n_neighbors]
         return order, distances[order]
 
     # What the widgets do.
@@ -416,8 +454,9 @@ class EmbeddingExplorer(widgets.VBox):
         n_points, n_dims = len(self.embeddings), len(self.spaces[space])
         what = "the complete space" if space == COMPLETE else f"the {space} sub-space"
         if not self.is_cached(space):  # a note over the map while it is computed
-            self.map.busy = (f"Computing the {self.method.upper()} map of {what} "
-                             f"({n_points:,} clips, {n_dims} dimensions)…")
+            self.map.busy = (
+                f"Computing the {self.method.upper()} map of {what} ({n_points:,} clips, {n_dims} dimensions)…"
+            )
             self.status.value = html.escape(self.map.busy)
         self.color_menu.disabled = self.space_switch.disabled = True
         try:
@@ -431,9 +470,11 @@ class EmbeddingExplorer(widgets.VBox):
                 self.map.selected = -1
                 self.map.highlight = []
             origin = "from the cache" if self.last_map_cached else f"computed in {seconds:.1f} s"
-            self.status.value = (f"{self.method.upper()} map of {html.escape(what)}: {n_points:,} clips, "
-                                 f"{n_dims} dimensions, {origin}. "
-                                 "Hover over a point for its labels; click it to listen and see its neighbours.")
+            self.status.value = (
+                f"{self.method.upper()} map of {html.escape(what)}: {n_points:,} clips, "
+                f"{n_dims} dimensions, {origin}. "
+                "Hover over a point for its labels; click it to listen and see its neighbours."
+            )
         finally:
             self.map.busy = ""
             self.color_menu.disabled = self.space_switch.disabled = False
@@ -453,8 +494,13 @@ class EmbeddingExplorer(widgets.VBox):
             wav = _wav(self.audio(index), self.sample_rate)
         except Exception as error:  # a missing file, say: show it, keep the explorer working
             return widgets.HTML(f"<i>cannot play {self._name(index)}: {html.escape(str(error))}</i>")
-        player = widgets.Audio(value=wav, format="wav", autoplay=autoplay, loop=False,
-                               layout=widgets.Layout(width="240px", height="36px", flex="none"))
+        player = widgets.Audio(
+            value=wav,
+            format="wav",
+            autoplay=autoplay,
+            loop=False,
+            layout=widgets.Layout(width="240px", height="36px", flex="none"),
+        )
         player.add_class("mlcourse-player")
         return player
 
@@ -470,12 +516,20 @@ class EmbeddingExplorer(widgets.VBox):
         heading.add_class("mlcourse-selected")
         self.clip_panel.children = (heading, self._player(index, autoplay=True))
         what = "complete space" if self.space == COMPLETE else f"{self.space} sub-space"
-        rows = [widgets.HTML(f"<b>{len(neighbours)} nearest in the {html.escape(what)}</b> "
-                             f"({len(self.spaces[self.space])} dimensions, {self.distance} distance)")]
+        rows = [
+            widgets.HTML(
+                f"<b>{len(neighbours)} nearest in the {html.escape(what)}</b> "
+                f"({len(self.spaces[self.space])} dimensions, {self.distance} distance)"
+            )
+        ]
         for rank, (other, distance) in enumerate(zip(self.neighbours, self.distances), start=1):
-            text = widgets.HTML(f"{rank}. <b>{self._name(other)}</b> (distance {distance:.3f})<br>"
-                                f"<small>{self._labels_text(other)}</small>", layout=widgets.Layout(flex="1"))
+            text = widgets.HTML(
+                f"{rank}. <b>{self._name(other)}</b> (distance {distance:.3f})<br>"
+                f"<small>{self._labels_text(other)}</small>",
+                layout=widgets.Layout(flex="1"),
+            )
             text.add_class("mlcourse-neighbour")
-            rows.append(widgets.HBox([text, self._player(other, autoplay=False)],
-                                     layout=widgets.Layout(align_items="center")))
+            rows.append(
+                widgets.HBox([text, self._player(other, autoplay=False)], layout=widgets.Layout(align_items="center"))
+            )
         self.neighbour_panel.children = rows

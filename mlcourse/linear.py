@@ -395,9 +395,7 @@ def _active_triplets(embedded, y, targets, anchors, margin):
     pair_anchor, pair_impostor = torch.nonzero(partial_distances < reach[:, None], as_tuple=True)
     impostor = y[anchors[pair_anchor]] != y[pair_impostor]
     pair_anchor, pair_impostor = pair_anchor[impostor], pair_impostor[impostor]
-    impostor_distances = (
-        partial_distances[pair_anchor, pair_impostor] + squared_norms[anchors[pair_anchor]]
-    )
+    impostor_distances = partial_distances[pair_anchor, pair_impostor] + squared_norms[anchors[pair_anchor]]
     active = impostor_distances[:, None] < margin + target_distances[pair_anchor]
     return pair_anchor, pair_impostor, active
 
@@ -565,7 +563,11 @@ class LMNN(TransformerMixin, BaseEstimator):
             torch.tensor(X, dtype=torch.float32, device=device),
             torch.tensor(class_index, device=device),
             torch.tensor(targets, device=device),
-            self.margin, self.push_weight, self.max_iter, self.tol, self.verbose,
+            self.margin,
+            self.push_weight,
+            self.max_iter,
+            self.tol,
+            self.verbose,
         )
         self.components_ = L.cpu().numpy().astype(np.float64)
         self.loss_history_, self.n_iter_, self.converged_ = history, n_iter, converged
@@ -683,7 +685,11 @@ def _minimise_lmnn_loss(L, X, y, targets, margin, push_weight, max_iter, tol, ve
         scale = max(float(lmnn_loss(L, *loss_arguments)), torch.finfo(X.dtype).tiny)
     max_evaluations = 2 * max_iter
     optimizer = torch.optim.LBFGS(
-        [L], max_iter=max_iter, max_eval=max_evaluations, tolerance_grad=tol, tolerance_change=tol,
+        [L],
+        max_iter=max_iter,
+        max_eval=max_evaluations,
+        tolerance_grad=tol,
+        tolerance_change=tol,
         line_search_fn="strong_wolfe",
     )
     history = []
@@ -778,9 +784,6 @@ def fit_timed(model, X, y, *, max_samples=None, seed=0):
 # --------------------------------------------------------------------------------------------
 
 
-
-
-
 def _require_two_classes(classes, estimator_name):
     if len(classes) < 2:
         raise ValueError(
@@ -795,11 +798,7 @@ def _require_class_sizes(y, n_neighbors):
     for label, size in zip(labels, sizes):
         if size > n_neighbors:
             continue
-        advice = (
-            f"lower n_neighbors to {size - 1} or less"
-            if size > 1
-            else "remove that class or give it more samples"
-        )
+        advice = f"lower n_neighbors to {size - 1} or less" if size > 1 else "remove that class or give it more samples"
         raise ValueError(
             f"class {label} has only {size} sample(s), but n_neighbors={n_neighbors} needs "
             f"at least {n_neighbors + 1} per class (each point and its target neighbours of "
@@ -809,10 +808,7 @@ def _require_class_sizes(y, n_neighbors):
 
 def _require_loss_shapes(L, X, y, targets):
     if X.ndim != 2 or L.ndim != 2 or L.shape[1] != X.shape[1]:
-        raise ValueError(
-            f"L must have shape (d, D) and X shape (N, D), got L {tuple(L.shape)} and "
-            f"X {tuple(X.shape)}"
-        )
+        raise ValueError(f"L must have shape (d, D) and X shape (N, D), got L {tuple(L.shape)} and X {tuple(X.shape)}")
     if y.shape != (len(X),) or targets.ndim != 2 or len(targets) != len(X):
         raise ValueError(
             f"y must have shape (N,) and targets (N, k) with N = {len(X)} rows of X, got "

@@ -49,7 +49,6 @@ STRATEGIES = ("all", "hard", "semihard", "easy", "batch_hard", "none")
 """The mining strategies of :func:`mine_triplets`."""
 
 
-
 def positive_negative_masks(labels):
     """Which pairs of a batch share a label (positives) and which do not (negatives).
 
@@ -149,8 +148,8 @@ def _selected_triplets(distances, positive, negative, margin, strategy):
     pairs_per_block = max(1, BLOCK_BYTES // bytes_per_pair)
     blocks = []
     for start in range(0, len(pair_anchor), pairs_per_block):
-        anchor = pair_anchor[start:start + pairs_per_block]
-        positive_index = pair_positive[start:start + pairs_per_block]
+        anchor = pair_anchor[start : start + pairs_per_block]
+        positive_index = pair_positive[start : start + pairs_per_block]
         keep = negative[anchor]
         if strategy != "none":
             gaps = distances[anchor] - distances[anchor, positive_index][:, None]
@@ -201,11 +200,15 @@ def _as_labels(labels, n_samples, device):
         raise ValueError("labels are required: pass a (B,) tensor with one class per sample.")
     labels = torch.as_tensor(labels, device=device)
     if labels.ndim != 1:
-        raise ValueError(f"labels must be a 1-D tensor of shape (B,), got shape "
-                         f"{tuple(labels.shape)}. Flatten them, e.g. labels.flatten().")
+        raise ValueError(
+            f"labels must be a 1-D tensor of shape (B,), got shape "
+            f"{tuple(labels.shape)}. Flatten them, e.g. labels.flatten()."
+        )
     if n_samples is not None and len(labels) != n_samples:
-        raise ValueError(f"labels has {len(labels)} entries but the batch has {n_samples} "
-                         "samples: pass exactly one label per sample.")
+        raise ValueError(
+            f"labels has {len(labels)} entries but the batch has {n_samples} "
+            "samples: pass exactly one label per sample."
+        )
     return labels
 
 
@@ -216,15 +219,20 @@ def _require_strategy(strategy):
 
 def _require_positive_margin(margin):
     if not margin > 0:
-        raise ValueError(f"margin must be a number > 0, got {margin!r}. With no margin the "
-                         "loss is satisfied as soon as the negative is a hair farther.")
+        raise ValueError(
+            f"margin must be a number > 0, got {margin!r}. With no margin the "
+            "loss is satisfied as soon as the negative is a hair farther."
+        )
 
 
 def _require_distance_matrix(distances):
     if not torch.is_tensor(distances) or not distances.is_floating_point():
-        raise ValueError("distances must be a floating-point tensor, such as the output of "
-                         "mlcourse.losses.pairwise_distances.")
+        raise ValueError(
+            "distances must be a floating-point tensor, such as the output of mlcourse.losses.pairwise_distances."
+        )
     if distances.ndim != 2 or distances.shape[0] != distances.shape[1]:
-        raise ValueError(f"distances must be a square (B, B) matrix, got shape "
-                         f"{tuple(distances.shape)}. Compute it with "
-                         "mlcourse.losses.pairwise_distances(embeddings).")
+        raise ValueError(
+            f"distances must be a square (B, B) matrix, got shape "
+            f"{tuple(distances.shape)}. Compute it with "
+            "mlcourse.losses.pairwise_distances(embeddings)."
+        )

@@ -170,8 +170,7 @@ class ChromaNet(nn.Module):
     Taught in notebooks/09_applications.ipynb
     """
 
-    def __init__(self, embedding_dim=128, widths=CHROMA_WIDTHS, normalize=True, *, invariant=True,
-                 time_pooling="mean"):
+    def __init__(self, embedding_dim=128, widths=CHROMA_WIDTHS, normalize=True, *, invariant=True, time_pooling="mean"):
         super().__init__()
         if int(embedding_dim) < 1 or len(widths) == 0 or any(int(w) < 1 for w in widths):
             raise ValueError(f"need embedding_dim >= 1 and positive widths, got {embedding_dim!r}, {widths!r}")
@@ -182,7 +181,8 @@ class ChromaNet(nn.Module):
         channels = [1, *map(int, widths)]
         self.convolutions = nn.ModuleList(
             nn.Conv2d(channels[i], channels[i + 1], (height, 3), padding=(0, 1), bias=False)
-            for i, height in enumerate(self.kernel_heights))
+            for i, height in enumerate(self.kernel_heights)
+        )
         self.norms = nn.ModuleList(nn.BatchNorm2d(width) for width in channels[1:])
         self.head = nn.Linear(channels[-1] * (1 if self.invariant else N_CHROMA), int(embedding_dim))
         self.normalize = bool(normalize)
@@ -190,14 +190,16 @@ class ChromaNet(nn.Module):
     def forward(self, chroma):
         """Args: chroma: (B, 12, T) tensor, any float dtype. Returns: (B, embedding_dim)."""
         if chroma.dim() != 3 or chroma.shape[1] != N_CHROMA:
-            raise ValueError(f"expected chroma of shape (batch, {N_CHROMA}, frames), got {tuple(chroma.shape)}: "
-                             "index a batch of clips, e.g. dataset.chroma[rows]")
-        x = chroma.unsqueeze(1).to(self.head.weight.dtype)                 # (B, 1, 12, T)
+            raise ValueError(
+                f"expected chroma of shape (batch, {N_CHROMA}, frames), got {tuple(chroma.shape)}: "
+                "index a batch of clips, e.g. dataset.chroma[rows]"
+            )
+        x = chroma.unsqueeze(1).to(self.head.weight.dtype)  # (B, 1, 12, T)
         for convolution, norm, height in zip(self.convolutions, self.norms, self.kernel_heights):
             # Wrap the pitch axis, so that the output keeps 12 pitch positions (time: zero padding).
             x = F.pad(x, (0, 0, height // 2, (height - 1) // 2), mode="circular")
             x = F.max_pool2d(F.relu(norm(convolution(x))), (1, 2))
-        x = x.mean(dim=3) if self.time_pooling == "mean" else x.amax(dim=3)     # (B, C, 12)
+        x = x.mean(dim=3) if self.time_pooling == "mean" else x.amax(dim=3)  # (B, C, 12)
         embeddings = self.head(x.amax(dim=2) if self.invariant else x.flatten(1))
         return F.normalize(embeddings, dim=1) if self.normalize else embeddings
 
@@ -294,8 +296,9 @@ class Discriminator(nn.Module):
     def __init__(self, in_features, hidden=64, n_hidden=2):
         super().__init__()
         if int(in_features) < 1 or int(hidden) < 1 or int(n_hidden) < 0:
-            raise ValueError(f"need in_features >= 1, hidden >= 1 and n_hidden >= 0, got "
-                             f"{in_features!r}, {hidden!r}, {n_hidden!r}")
+            raise ValueError(
+                f"need in_features >= 1, hidden >= 1 and n_hidden >= 0, got {in_features!r}, {hidden!r}, {n_hidden!r}"
+            )
         layers, width = [], int(in_features)
         for _ in range(int(n_hidden)):
             layers += [nn.Linear(width, int(hidden)), nn.LeakyReLU(0.2)]
@@ -433,8 +436,10 @@ class ConceptMasks(nn.Module):
         Taught in notebooks/06_disentangled.ipynb
         """
         if self.learned:
-            raise ValueError("learned masks weight every dimension and have no block: "
-                             "use forward(embeddings, concept) or mask(concept)")
+            raise ValueError(
+                "learned masks weight every dimension and have no block: "
+                "use forward(embeddings, concept) or mask(concept)"
+            )
         start = self.index(concept) * self.block_size
         return slice(start, start + self.block_size)
 
@@ -455,20 +460,19 @@ class ConceptMasks(nn.Module):
         Taught in notebooks/06_disentangled.ipynb
         """
         if embeddings.dim() != 2 or embeddings.shape[1] != self.embedding_dim:
-            raise ValueError(f"expected embeddings of shape (batch, {self.embedding_dim}), got "
-                             f"{tuple(embeddings.shape)}")
+            raise ValueError(
+                f"expected embeddings of shape (batch, {self.embedding_dim}), got {tuple(embeddings.shape)}"
+            )
         return embeddings * self.mask(concept).to(embeddings.dtype)
 
     def extra_repr(self):
-        return (f"concepts={self.concepts}, embedding_dim={self.embedding_dim}, "
-                f"learned={self.learned}")
+        return f"concepts={self.concepts}, embedding_dim={self.embedding_dim}, learned={self.learned}"
 
 
 def _checked_concepts(concepts):
     """The concept names as a list of distinct strings (ValueError otherwise)."""
     if isinstance(concepts, str):
-        raise ValueError(f"concepts must be a sequence of names, got the string {concepts!r}: "
-                         f"wrap it in a list")
+        raise ValueError(f"concepts must be a sequence of names, got the string {concepts!r}: wrap it in a list")
     concepts = list(concepts)
     if not concepts or len(set(concepts)) != len(concepts):
         raise ValueError(f"concepts must be distinct names, at least one, got {concepts!r}")
@@ -515,11 +519,13 @@ class CrossModalNet(nn.Module):
     def __init__(self, embedding_dim=64, widths=None, inputs="logmel"):
         super().__init__()
         if inputs == "logmel":
-            self.audio, self.score = (EmbeddingNet(embedding_dim, normalize=True, widths=widths or DEFAULT_WIDTHS)
-                                      for _ in range(2))
+            self.audio, self.score = (
+                EmbeddingNet(embedding_dim, normalize=True, widths=widths or DEFAULT_WIDTHS) for _ in range(2)
+            )
         elif inputs == "chroma":
-            self.audio, self.score = (ChromaNet(embedding_dim, widths or CHROMA_WIDTHS, invariant=False,
-                                                time_pooling="max") for _ in range(2))
+            self.audio, self.score = (
+                ChromaNet(embedding_dim, widths or CHROMA_WIDTHS, invariant=False, time_pooling="max") for _ in range(2)
+            )
         else:
             raise ValueError(f"inputs must be 'logmel' or 'chroma', got {inputs!r}")
 

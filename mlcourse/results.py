@@ -65,9 +65,7 @@ def _results_file(notebook: str) -> Path:
     if not isinstance(notebook, str) or not notebook.strip():
         raise ValueError(f"notebook must be a non-empty string, got {notebook!r}")
     if "/" in notebook or "\\" in notebook or notebook.startswith("."):
-        raise ValueError(
-            f"notebook must be a plain name such as '00_data_tour', got {notebook!r}"
-        )
+        raise ValueError(f"notebook must be a plain name such as '00_data_tour', got {notebook!r}")
     return results_dir() / f"{notebook}.json"
 
 
@@ -89,14 +87,9 @@ def _to_plain(name: str, value: Any) -> Value:
         try:
             value = value.item()
         except (ValueError, RuntimeError) as err:
-            raise ValueError(
-                f"result {name!r} must be a single number, got an array: {err}"
-            ) from err
+            raise ValueError(f"result {name!r} must be a single number, got an array: {err}") from err
     if not isinstance(value, (int, float, str, bool)):
-        raise ValueError(
-            f"result {name!r} must be an int, float, str or bool, "
-            f"got {type(value).__name__}: {value!r}"
-        )
+        raise ValueError(f"result {name!r} must be an int, float, str or bool, got {type(value).__name__}: {value!r}")
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(
             f"result {name!r} is {value}: a headline result must be a finite number "
@@ -186,11 +179,7 @@ def load_results() -> dict[str, dict[str, Value]]:
     folder = results_dir()
     if not folder.is_dir():
         return {}
-    return {
-        path.stem: _read(path)
-        for path in sorted(folder.glob("*.json"))
-        if not path.name.startswith(".")
-    }
+    return {path.stem: _read(path) for path in sorted(folder.glob("*.json")) if not path.name.startswith(".")}
 
 
 def format_value(value: Value) -> str:
@@ -221,22 +210,16 @@ def format_results_table(results: dict[str, dict[str, Value]]) -> str:
         figure, or a one-line note naming ``make course`` if there is none.
     """
     rows = [
-        (notebook, name, format_value(value))
-        for notebook, values in results.items()
-        for name, value in values.items()
+        (notebook, name, format_value(value)) for notebook, values in results.items() for name, value in values.items()
     ]
     if not rows:
-        return (
-            "No headline results recorded yet: run `make course` "
-            "(or execute a notebook) to produce them."
-        )
+        return "No headline results recorded yet: run `make course` (or execute a notebook) to produce them."
     header = ("notebook", "result", "value")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(3)]
 
     def line(cells: tuple[str, str, str]) -> str:
         return " | ".join(
-            cell.rjust(w) if i == 2 else cell.ljust(w)
-            for i, (cell, w) in enumerate(zip(cells, widths))
+            cell.rjust(w) if i == 2 else cell.ljust(w) for i, (cell, w) in enumerate(zip(cells, widths))
         ).rstrip()
 
     rule = "-+-".join("-" * w for w in widths)

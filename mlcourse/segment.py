@@ -193,12 +193,18 @@ def make_tune_sets(data, n_sets, tunes_per_set=4, genres=DANCE_GENRES, same_inst
     # One row per version: its piece, its instrument family, and its clips' rows in clip order.
     clips = meta[meta.genre.isin(genres)].sort_values(["version_id", "clip"])
     versions = clips.groupby("version_id", sort=True).agg(
-        piece_id=("piece_id", "first"), instrument=("instrument", "first"), first_clip=("clip", "min"),
-        last_clip=("clip", "max"), n_clips=("clip", "size"))
+        piece_id=("piece_id", "first"),
+        instrument=("instrument", "first"),
+        first_clip=("clip", "min"),
+        last_clip=("clip", "max"),
+        n_clips=("clip", "size"),
+    )
     with_holes = versions[versions.last_clip - versions.first_clip + 1 != versions.n_clips].index
     if len(with_holes):
-        raise ValueError(f"the clips of version {with_holes[0]!r} are not consecutive (clips "
-                         f"{sorted(clips[clips.version_id == with_holes[0]]['clip'])}): a set needs whole versions")
+        raise ValueError(
+            f"the clips of version {with_holes[0]!r} are not consecutive (clips "
+            f"{sorted(clips[clips.version_id == with_holes[0]]['clip'])}): a set needs whole versions"
+        )
     rows_of = {version: rows.index.to_numpy() for version, rows in clips.groupby("version_id", sort=True)}
     positions = pd.Series(np.arange(len(meta)), index=meta.index)  # row label -> position in data.logmel
 
@@ -210,10 +216,13 @@ def make_tune_sets(data, n_sets, tunes_per_set=4, genres=DANCE_GENRES, same_inst
             raise ValueError(
                 f"no instrument family has versions of {tunes_per_set} distinct {'/'.join(genres)} pieces "
                 f"(the most is {pieces_of.max()}, by {pieces_of.idxmax()}): ask for fewer tunes_per_set "
-                f"or use same_instrument=False")
+                f"or use same_instrument=False"
+            )
     elif versions.piece_id.nunique() < tunes_per_set:
-        raise ValueError(f"the data has versions of only {versions.piece_id.nunique()} distinct "
-                         f"{'/'.join(genres)} pieces, fewer than tunes_per_set={tunes_per_set}")
+        raise ValueError(
+            f"the data has versions of only {versions.piece_id.nunique()} distinct "
+            f"{'/'.join(genres)} pieces, fewer than tunes_per_set={tunes_per_set}"
+        )
 
     rng = np.random.default_rng(seed)
     sets = []
@@ -237,8 +246,9 @@ def make_tune_sets(data, n_sets, tunes_per_set=4, genres=DANCE_GENRES, same_inst
             trim = 0 if position == 0 else int(rng.integers(0, N_FRAMES))
             tunes.append(tune[:, trim:])
         starts = np.cumsum([0] + [tune.shape[1] for tune in tunes])
-        sets.append(TuneSet(logmel=np.concatenate(tunes, axis=1), boundaries_s=starts * FRAME_SECONDS,
-                            version_ids=version_ids))
+        sets.append(
+            TuneSet(logmel=np.concatenate(tunes, axis=1), boundaries_s=starts * FRAME_SECONDS, version_ids=version_ids)
+        )
     return sets
 
 
@@ -395,8 +405,9 @@ def set_windows(sets, describe=band_windows, window=WINDOW, hop=HOP):
     """
     if len(sets) == 0:
         raise ValueError("sets is empty: make some with make_tune_sets")
-    described = [np.asarray(describe(sliding_windows(tune_set.logmel, window, hop)), dtype=np.float32)
-                 for tune_set in sets]
+    described = [
+        np.asarray(describe(sliding_windows(tune_set.logmel, window, hop)), dtype=np.float32) for tune_set in sets
+    ]
     recordings = np.concatenate([np.full(len(features), index) for index, features in enumerate(described)])
     positions = np.concatenate([np.arange(len(features)) for features in described])
     return np.concatenate(described), recordings, positions
@@ -436,8 +447,9 @@ def self_similarity(features, distance="cosine"):
     """
     features = np.asarray(features, dtype=np.float64)
     if features.ndim != 2 or len(features) == 0 or not np.isfinite(features).all():
-        raise ValueError(f"features must be a (windows, dimensions) array of finite numbers, got shape "
-                         f"{features.shape}")
+        raise ValueError(
+            f"features must be a (windows, dimensions) array of finite numbers, got shape {features.shape}"
+        )
     if distance not in DISTANCES:
         raise ValueError(f"distance must be one of {', '.join(map(repr, DISTANCES))}, got {distance!r}")
     if distance == "cosine":
@@ -532,7 +544,7 @@ def novelty_curve(ssm, kernel_size=KERNEL_SIZE, gap=GAP):
     half = kernel_size // 2
     padded = np.pad(ssm, half)  # zeros around the matrix
     # Window n of the SSM is row n + half of the padded matrix: the kernel's block starts half before it.
-    novelty = np.array([np.sum(kernel * padded[n:n + kernel_size, n:n + kernel_size]) for n in range(len(ssm))])
+    novelty = np.array([np.sum(kernel * padded[n : n + kernel_size, n : n + kernel_size]) for n in range(len(ssm))])
     peak = novelty.max()
     return novelty / peak if peak > 0 else np.zeros_like(novelty)
 
@@ -558,8 +570,9 @@ def novelty_times(times):
     return times - hop_s / 2
 
 
-def pick_boundaries(novelty, times, threshold=THRESHOLD, min_distance_s=MIN_DISTANCE_S, n_boundaries=None,
-                    duration=None):
+def pick_boundaries(
+    novelty, times, threshold=THRESHOLD, min_distance_s=MIN_DISTANCE_S, n_boundaries=None, duration=None
+):
     """The peaks of a novelty curve, as boundary times.
 
     A peak is a value higher than both its neighbours (``scipy.signal.find_peaks``); it
@@ -596,8 +609,9 @@ def pick_boundaries(novelty, times, threshold=THRESHOLD, min_distance_s=MIN_DIST
     """
     novelty, times = np.asarray(novelty, dtype=np.float64), np.asarray(times, dtype=np.float64)
     if novelty.ndim != 1 or novelty.shape != times.shape:
-        raise ValueError(f"novelty and times must be 1-D arrays of the same length, got shapes {novelty.shape} "
-                         f"and {times.shape}")
+        raise ValueError(
+            f"novelty and times must be 1-D arrays of the same length, got shapes {novelty.shape} and {times.shape}"
+        )
     if min_distance_s < 0:
         raise ValueError(f"min_distance_s must be at least 0, got {min_distance_s}")
     if n_boundaries is not None:
@@ -616,8 +630,17 @@ def pick_boundaries(novelty, times, threshold=THRESHOLD, min_distance_s=MIN_DIST
     return times[peaks]
 
 
-def segment(features, times, kernel_size=KERNEL_SIZE, gap=GAP, distance="cosine", threshold=THRESHOLD,
-            min_distance_s=MIN_DISTANCE_S, n_boundaries=None, duration=None):
+def segment(
+    features,
+    times,
+    kernel_size=KERNEL_SIZE,
+    gap=GAP,
+    distance="cosine",
+    threshold=THRESHOLD,
+    min_distance_s=MIN_DISTANCE_S,
+    n_boundaries=None,
+    duration=None,
+):
     """Segment one set: self-similarity, then novelty, then boundaries.
 
     Args:
@@ -703,16 +726,25 @@ def score_boundaries(reference_s, estimated_s, duration, windows=(0.5, 3.0), tri
         with warnings.catch_warnings():
             # mir_eval warns when a list has no boundary to score; the score of 0 says it already.
             warnings.filterwarnings("ignore", message=".*intervals are empty")
-            precision, recall, f_measure = mir_eval.segment.detection(reference, estimated, window=window,
-                                                                      trim=trim)
+            precision, recall, f_measure = mir_eval.segment.detection(reference, estimated, window=window, trim=trim)
         name = _window_name(window)
         scores[f"F@{name}"], scores[f"P@{name}"], scores[f"R@{name}"] = f_measure, precision, recall
     return scores
 
 
-def evaluate_segmentation(sets, embed_windows, kernel_size=KERNEL_SIZE, gap=GAP, distance="cosine", threshold=THRESHOLD,
-                          min_distance_s=MIN_DISTANCE_S, oracle_count=False, window=WINDOW, hop=HOP,
-                          windows=(0.5, 3.0)):
+def evaluate_segmentation(
+    sets,
+    embed_windows,
+    kernel_size=KERNEL_SIZE,
+    gap=GAP,
+    distance="cosine",
+    threshold=THRESHOLD,
+    min_distance_s=MIN_DISTANCE_S,
+    oracle_count=False,
+    window=WINDOW,
+    hop=HOP,
+    windows=(0.5, 3.0),
+):
     """Segment every set with one kind of feature and score it.
 
     Args:
@@ -747,15 +779,33 @@ def evaluate_segmentation(sets, embed_windows, kernel_size=KERNEL_SIZE, gap=GAP,
         windows_logmel = sliding_windows(tune_set.logmel, window, hop)
         features = np.asarray(embed_windows(windows_logmel))
         if features.ndim != 2 or len(features) != len(windows_logmel):
-            raise ValueError(f"embed_windows must map ({len(windows_logmel)}, {N_MELS}, {window}) windows to "
-                             f"({len(windows_logmel)}, D) features, got shape {features.shape}")
+            raise ValueError(
+                f"embed_windows must map ({len(windows_logmel)}, {N_MELS}, {window}) windows to "
+                f"({len(windows_logmel)}, D) features, got shape {features.shape}"
+            )
         times = window_times(tune_set.n_frames, window, hop, tune_set.frame_seconds)
         n_reference = len(tune_set.boundaries_s) - 2  # without 0 and the end
-        boundaries, _, _ = segment(features, times, kernel_size, gap, distance, threshold, min_distance_s,
-                                   n_boundaries=n_reference if oracle_count else None, duration=tune_set.duration)
+        boundaries, _, _ = segment(
+            features,
+            times,
+            kernel_size,
+            gap,
+            distance,
+            threshold,
+            min_distance_s,
+            n_boundaries=n_reference if oracle_count else None,
+            duration=tune_set.duration,
+        )
         scores = score_boundaries(tune_set.boundaries_s, boundaries, tune_set.duration, windows)
-        rows.append({"set": index, "n_tunes": len(tune_set.version_ids), "duration": tune_set.duration,
-                     "n_estimated": len(boundaries), **scores})
+        rows.append(
+            {
+                "set": index,
+                "n_tunes": len(tune_set.version_ids),
+                "duration": tune_set.duration,
+                "n_estimated": len(boundaries),
+                **scores,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -799,16 +849,28 @@ def plot_segmentation(tune_set, ssm, novelty, times, estimated_s, title="", thre
     top, bottom = figure.add_subplot(grid[0, 0]), figure.add_subplot(grid[1, 0])
     bottom.sharex(top)
 
-    image = top.imshow(ssm, origin="lower", cmap="magma", interpolation="nearest", aspect="auto",
-                       extent=(first, last, first, last))
+    image = top.imshow(
+        ssm, origin="lower", cmap="magma", interpolation="nearest", aspect="auto", extent=(first, last, first, last)
+    )
     for boundary in reference:
         top.axvline(boundary, color="white", linewidth=1, alpha=0.8)
         top.axhline(boundary, color="white", linewidth=1, alpha=0.8)
     for k, (start, end) in enumerate(zip(boundaries[:-1], boundaries[1:])):
-        top.text((start + end) / 2, (start + end) / 2, f"tune {k + 1}", ha="center", va="center", fontsize=9,
-                 bbox=dict(boxstyle="round", facecolor="white", alpha=0.8, linewidth=0))
-    top.set(ylabel="time (s)", ylim=(0, tune_set.duration), facecolor="0.85",
-            title=title or "Self-similarity of the windows, with the reference boundaries")
+        top.text(
+            (start + end) / 2,
+            (start + end) / 2,
+            f"tune {k + 1}",
+            ha="center",
+            va="center",
+            fontsize=9,
+            bbox=dict(boxstyle="round", facecolor="white", alpha=0.8, linewidth=0),
+        )
+    top.set(
+        ylabel="time (s)",
+        ylim=(0, tune_set.duration),
+        facecolor="0.85",
+        title=title or "Self-similarity of the windows, with the reference boundaries",
+    )
     top.tick_params(labelbottom=False)
     figure.colorbar(image, cax=figure.add_subplot(grid[0, 1]), label="similarity")
 
@@ -816,14 +878,16 @@ def plot_segmentation(tune_set, ssm, novelty, times, estimated_s, title="", thre
     for i, boundary in enumerate(reference):
         bottom.axvline(boundary, color="black", linewidth=1.5, label="reference" if i == 0 else None)
     for i, boundary in enumerate(np.asarray(estimated_s)):
-        bottom.axvline(boundary, color="tab:red", linestyle="--", linewidth=1.5,
-                       label="estimated" if i == 0 else None)
+        bottom.axvline(boundary, color="tab:red", linestyle="--", linewidth=1.5, label="estimated" if i == 0 else None)
     if threshold is not None:
         bottom.axhline(threshold, color="grey", linestyle=":", linewidth=1.2, label="threshold")
-    bottom.set(xlabel="time (s)", ylabel="novelty", xlim=(0, tune_set.duration),
-               ylim=(min(0.0, float(np.min(novelty))) - 0.05, 1.35))
-    bottom.legend(loc="upper center", ncols=4, fontsize="small", facecolor="white", framealpha=0.95,
-                  edgecolor="none")
+    bottom.set(
+        xlabel="time (s)",
+        ylabel="novelty",
+        xlim=(0, tune_set.duration),
+        ylim=(min(0.0, float(np.min(novelty))) - 0.05, 1.35),
+    )
+    bottom.legend(loc="upper center", ncols=4, fontsize="small", facecolor="white", framealpha=0.95, edgecolor="none")
     bottom.grid(alpha=0.3)
     return figure
 
@@ -853,4 +917,3 @@ def once_per_set(features_of):
         return cache[key]
 
     return cached
-

@@ -182,9 +182,21 @@ class AugmentedViewsStep:
             return loss_fn(first, second)
 
 
-def train_self_supervised(method, features, next_index, recordings, *, embedding_dim=32, epochs=3,
-                          batches_per_epoch=None, batch_size=32, temperature=0.1, augment=None,
-                          seed=0, device=None):
+def train_self_supervised(
+    method,
+    features,
+    next_index,
+    recordings,
+    *,
+    embedding_dim=32,
+    epochs=3,
+    batches_per_epoch=None,
+    batch_size=32,
+    temperature=0.1,
+    augment=None,
+    seed=0,
+    device=None,
+):
     """Train one self-supervised method from scratch, without labels.
 
     - ``"DSSM"``, ``"A-DSSM"``: :class:`~mlcourse.losses.AdjacencyDSSMLoss` on adjacent pairs
@@ -235,24 +247,37 @@ def train_self_supervised(method, features, next_index, recordings, *, embedding
     common = dict(seed=seed, device=device, progress=False)
     if method == "SimCLR":
         clips = RandomBatches(len(features), batch_size, batches_per_epoch=batches_per_epoch, seed=seed)
-        train(net, NTXentLoss(temperature), features, None, clips, epochs=epochs,
-              step=AugmentedViewsStep(augment), **common)
+        train(
+            net,
+            NTXentLoss(temperature),
+            features,
+            None,
+            clips,
+            epochs=epochs,
+            step=AugmentedViewsStep(augment),
+            **common,
+        )
         return net, []
-    pairs = AdjacentPairBatches(next_index, batch_size, groups=recordings,
-                                batches_per_epoch=batches_per_epoch, seed=seed)
+    pairs = AdjacentPairBatches(
+        next_index, batch_size, groups=recordings, batches_per_epoch=batches_per_epoch, seed=seed
+    )
     if method == "A-AdjD":
         loss = AdjacencyDiscriminatorLoss(embedding_dim)
         first_epochs = max(1, epochs // 2)
-        stages = [(AdjacencyStep(augment=augment), first_epochs, seed),
-                  (AdjacencyStep(prior=GaussianPrior(embedding_dim, seed=seed), augment=augment),
-                   max(1, epochs - first_epochs), seed + 1000)]
+        stages = [
+            (AdjacencyStep(augment=augment), first_epochs, seed),
+            (
+                AdjacencyStep(prior=GaussianPrior(embedding_dim, seed=seed), augment=augment),
+                max(1, epochs - first_epochs),
+                seed + 1000,
+            ),
+        ]
     else:
         loss = AdjacencyDSSMLoss()
         prior = GaussianPrior(embedding_dim, seed=seed) if method == "A-DSSM" else None
         stages = [(AdjacencyStep(prior=prior, augment=augment), epochs, seed)]
     for step, stage_epochs, stage_seed in stages:
-        train(net, loss, features, None, pairs, epochs=stage_epochs, step=step,
-              **{**common, "seed": stage_seed})
+        train(net, loss, features, None, pairs, epochs=stage_epochs, step=step, **{**common, "seed": stage_seed})
     return net, [fraction for step, _, _ in stages for fraction in step.easy_fractions]
 
 
@@ -303,8 +328,9 @@ def evaluate_network(net, train_inputs, train_meta, test_inputs, test_meta):
     }
 
 
-def evaluate_embedding(train_embeddings, train_meta, test_embeddings, test_meta,
-                       concepts=("genre", "mood", "instrument", "era"), k=5):
+def evaluate_embedding(
+    train_embeddings, train_meta, test_embeddings, test_meta, concepts=("genre", "mood", "instrument", "era"), k=5
+):
     """What an embedding learned without labels: concepts and versions, on held-out pieces.
 
     For each concept: the accuracy of a k-nearest-neighbour vote among the training clips, and
@@ -333,16 +359,19 @@ def evaluate_embedding(train_embeddings, train_meta, test_embeddings, test_meta,
 
     train_x, test_x = np.asarray(train_embeddings, dtype=np.float32), np.asarray(test_embeddings, dtype=np.float32)
     if len(train_x) != len(train_meta) or len(test_x) != len(test_meta):
-        raise ValueError(f"one embedding per clip: got {len(train_x)} / {len(test_x)} embeddings for "
-                         f"{len(train_meta)} / {len(test_meta)} clips")
+        raise ValueError(
+            f"one embedding per clip: got {len(train_x)} / {len(test_x)} embeddings for "
+            f"{len(train_meta)} / {len(test_meta)} clips"
+        )
     results = {}
     for concept in concepts:
         train_y, test_y = train_meta[concept].astype(str).to_numpy(), test_meta[concept].astype(str).to_numpy()
-        results[f"{concept} kNN"] = knn_accuracy(train_x, train_y, test_x, test_y, k=k)
+        results[f"{concept} kNN"] = knn_accuracy(test_x, test_y, gallery=train_x, gallery_labels=train_y, k=k)
         probe = make_pipeline(StandardScaler(), RidgeClassifier())
         results[f"{concept} probe"] = float(probe.fit(train_x, train_y).score(test_x, test_y))
-    results["version mAP"] = mean_average_precision(test_x, test_meta.piece_id.to_numpy(),
-                                                    groups=test_meta.version_id.to_numpy())
+    results["version mAP"] = mean_average_precision(
+        test_x, test_meta.piece_id.to_numpy(), groups=test_meta.version_id.to_numpy()
+    )
     return results
 
 

@@ -145,7 +145,6 @@ def sampled_triplets_step(model, loss_fn, features, labels, batch):
         return loss_fn(embeddings.float(), None, triplets=triplet_thirds(rows))
 
 
-
 def pair_step(model, loss_fn, features, labels, batch):
     """Embed a batch of pairs ``[firsts, seconds]`` and compare each first clip with its second.
 
@@ -161,8 +160,9 @@ def pair_step(model, loss_fn, features, labels, batch):
     first, second = pair_halves(torch.arange(len(batch), device=embeddings.device))
     similar = labels[batch][first] == labels[batch][second]
     with torch.autocast(features.device.type, enabled=False):
-        return loss_fn(embeddings.float(), None,
-                       pairs=(first[similar], second[similar], first[~similar], second[~similar]))
+        return loss_fn(
+            embeddings.float(), None, pairs=(first[similar], second[similar], first[~similar], second[~similar])
+        )
 
 
 def recall_on_epoch_end(features, labels, groups=None, ks=(1,)):
@@ -195,9 +195,26 @@ def recall_on_epoch_end(features, labels, groups=None, ks=(1,)):
 
     return on_epoch_end
 
-def train(model, loss_fn, features, labels, sampler, *, epochs=10, lr=1e-3, weight_decay=0.0,
-          device=None, seed=0, step=default_step, amp=True, checkpoint=None, resume=False,
-          on_epoch_end=None, progress=True):
+
+def train(
+    model,
+    loss_fn,
+    features,
+    labels,
+    sampler,
+    *,
+    epochs=10,
+    lr=1e-3,
+    weight_decay=0.0,
+    device=None,
+    seed=0,
+    step=default_step,
+    amp=True,
+    checkpoint=None,
+    resume=False,
+    on_epoch_end=None,
+    progress=True,
+):
     """Train ``model`` (and the parameters of ``loss_fn``, if any) with Adam.
 
     Args:
@@ -246,19 +263,21 @@ def train(model, loss_fn, features, labels, sampler, *, epochs=10, lr=1e-3, weig
     loss_fn = loss_fn.to(device) if isinstance(loss_fn, torch.nn.Module) else loss_fn
     features = to_device(features, device)
     labels = None if labels is None else to_device(labels, device)
-    optimizer = torch.optim.Adam(_trainable_parameters(model, loss_fn), lr=lr,
-                                 weight_decay=weight_decay)
+    optimizer = torch.optim.Adam(_trainable_parameters(model, loss_fn), lr=lr, weight_decay=weight_decay)
     history, first_epoch = TrainingHistory(device=str(device)), 0
     if resume and checkpoint is not None and Path(checkpoint).exists():
         history, first_epoch = load_checkpoint(checkpoint, model, loss_fn, optimizer)
     use_amp = amp and device.type == "cuda"
     # Several processes: the step calls a model that shares each global batch among them.
     network = distributed.GlobalBatchModel(model, device) if several_processes else model
-    bar = tqdm(total=(epochs - first_epoch) * len(sampler), desc="training", unit="batch",
-               disable=not (progress and distributed.is_main()))
+    bar = tqdm(
+        total=(epochs - first_epoch) * len(sampler),
+        desc="training",
+        unit="batch",
+        disable=not (progress and distributed.is_main()),
+    )
     for epoch in range(first_epoch, epochs):
-        _train_one_epoch(network, loss_fn, features, labels, sampler, optimizer, step, epoch,
-                         use_amp, history, bar)
+        _train_one_epoch(network, loss_fn, features, labels, sampler, optimizer, step, epoch, use_amp, history, bar)
         distributed.broadcast_buffers(model)  # batch norm statistics of process 0 everywhere
         history.evaluations.append(_evaluate(model, on_epoch_end, epoch))
         if checkpoint is not None and distributed.is_main():
@@ -289,8 +308,7 @@ def train_copy(start, loss_fn, features, labels, sampler, **options):
     return model, train(model, loss_fn, features, labels, sampler, **options)
 
 
-def _train_one_epoch(model, loss_fn, features, labels, sampler, optimizer, step, epoch, use_amp,
-                     history, bar):
+def _train_one_epoch(model, loss_fn, features, labels, sampler, optimizer, step, epoch, use_amp, history, bar):
     model.train()
     sampler.set_epoch(epoch)
     clock = StepClock(features.device)
@@ -456,7 +474,7 @@ def embed(model, features, batch_size=256, device=None):
     model.to(device).eval()
     outputs = []
     for start in range(0, len(features), batch_size):
-        batch = to_device(features[start:start + batch_size], device)
+        batch = to_device(features[start : start + batch_size], device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             outputs.append(model(batch).float().cpu())
     return torch.cat(outputs)
@@ -508,8 +526,7 @@ def load_checkpoint(path, model, loss_fn=None, optimizer=None):
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
         raise ValueError(
-            f"{path} is not a readable checkpoint ({error.__class__.__name__}): delete it and "
-            "train again"
+            f"{path} is not a readable checkpoint ({error.__class__.__name__}): delete it and train again"
         ) from error
     if not isinstance(state, dict) or "model" not in state:
         raise ValueError(f"{path} is not a checkpoint written by mlcourse.train.save_checkpoint")
@@ -519,8 +536,7 @@ def load_checkpoint(path, model, loss_fn=None, optimizer=None):
             loss_fn.load_state_dict(state["loss"])
     except RuntimeError as error:
         raise ValueError(
-            f"the checkpoint {path} does not fit this model (another architecture or size?): "
-            f"{error}"
+            f"the checkpoint {path} does not fit this model (another architecture or size?): {error}"
         ) from error
     if optimizer is not None and state["optimizer"]:
         optimizer.load_state_dict(state["optimizer"])

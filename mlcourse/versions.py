@@ -90,13 +90,17 @@ def stack_versions(data, features="chroma") -> Versions:
     if "version_id" not in meta.columns or len(meta) == 0:
         raise ValueError("the dataset has no versions: version identification needs the rendered dataset")
     version_ids, clip_version = np.unique(meta.version_id.to_numpy(), return_inverse=True)
-    order = np.lexsort((meta["clip"].to_numpy(), clip_version))              # by version, then time
+    order = np.lexsort((meta["clip"].to_numpy(), clip_version))  # by version, then time
     n_clips = int(np.bincount(clip_version).min())
     first = np.searchsorted(clip_version[order], np.arange(len(version_ids)))
-    rows = order[first[:, None] + np.arange(n_clips)[None, :]]               # (V, C)
+    rows = order[first[:, None] + np.arange(n_clips)[None, :]]  # (V, C)
     pieces = meta.groupby("version_id").piece_id.first().loc[version_ids].to_numpy()
-    return Versions(clips=np.asarray(getattr(data, features))[rows], version_ids=version_ids, pieces=pieces,
-                    clip_version=clip_version)
+    return Versions(
+        clips=np.asarray(getattr(data, features))[rows],
+        version_ids=version_ids,
+        pieces=pieces,
+        clip_version=clip_version,
+    )
 
 
 class ClipSubsetStep:
@@ -121,10 +125,10 @@ class ClipSubsetStep:
         self.generator = torch.Generator().manual_seed(seed)
 
     def __call__(self, model, loss_fn, features, labels, batch):
-        stacks = features[batch]                                             # (B, C, ...)
+        stacks = features[batch]  # (B, C, ...)
         if self.clips > stacks.shape[1]:
             raise ValueError(f"clips={self.clips} but the versions have only {stacks.shape[1]} clips each")
-        draws = torch.rand(stacks.shape[:2], generator=self.generator).argsort(dim=1)[:, :self.clips]
+        draws = torch.rand(stacks.shape[:2], generator=self.generator).argsort(dim=1)[:, : self.clips]
         index = draws.to(stacks.device).reshape(*draws.shape, *[1] * (stacks.dim() - 2))
         chosen = stacks.gather(1, index.expand(-1, -1, *stacks.shape[2:]))
         embeddings = model(chosen)
@@ -195,9 +199,13 @@ def version_pair_distances(clip_net, versions: Versions, data) -> pd.DataFrame:
     embeddings = embed(RecordingNet(clip_net), versions.clips, batch_size=32).numpy()
     instrument = data.meta.groupby("version_id").instrument.first().loc[versions.version_ids].to_numpy()
     first, second = np.triu_indices(len(embeddings), k=1)
-    return pd.DataFrame({"distance": 1 - np.sum(embeddings[first] * embeddings[second], axis=1),
-                         "same piece": versions.pieces[first] == versions.pieces[second],
-                         "same instrument": instrument[first] == instrument[second]})
+    return pd.DataFrame(
+        {
+            "distance": 1 - np.sum(embeddings[first] * embeddings[second], axis=1),
+            "same piece": versions.pieces[first] == versions.pieces[second],
+            "same instrument": instrument[first] == instrument[second],
+        }
+    )
 
 
 def nearest_versions(similarity, query, k=5):
@@ -233,4 +241,3 @@ def describe_version(meta, version_id):
     """
     row = meta[meta.version_id == version_id].iloc[0]
     return f"{row.piece_id} ({row.instrument}, {row['transpose']:+d})"
-

@@ -15,8 +15,18 @@ from .data.features import HOP_LENGTH, N_MELS, PITCH_CLASSES, SAMPLE_RATE
 from .explorer import EmbeddingExplorer
 from .metrics.triplets import triplet_kind_shares
 
-__all__ = ["EmbeddingExplorer", "plot_clip", "plot_count_table", "plot_label_counts", "plot_log_mels",
-           "plot_pair_distances", "plot_triplet_gaps", "plot_triplet_training", "show_log_mel", "show_piano_roll"]
+__all__ = [
+    "EmbeddingExplorer",
+    "plot_clip",
+    "plot_count_table",
+    "plot_label_counts",
+    "plot_log_mels",
+    "plot_pair_distances",
+    "plot_triplet_gaps",
+    "plot_triplet_training",
+    "show_log_mel",
+    "show_piano_roll",
+]
 
 
 def _frame_extent(n_frames: int) -> tuple[float, float]:
@@ -45,8 +55,13 @@ def show_log_mel(logmel: np.ndarray, ax=None, title: str | None = None, colorbar
     Used in notebooks/00_data_tour.ipynb
     """
     ax = ax if ax is not None else plt.figure(figsize=(6, 3.5)).gca()
-    image = ax.imshow(np.asarray(logmel, dtype=np.float32), origin="lower", aspect="auto", cmap="magma",
-                      extent=(*_frame_extent(logmel.shape[1]), -0.5, logmel.shape[0] - 0.5))
+    image = ax.imshow(
+        np.asarray(logmel, dtype=np.float32),
+        origin="lower",
+        aspect="auto",
+        cmap="magma",
+        extent=(*_frame_extent(logmel.shape[1]), -0.5, logmel.shape[0] - 0.5),
+    )
     centres = librosa.mel_frequencies(n_mels=N_MELS + 2, fmax=SAMPLE_RATE / 2)[1:-1]
     bands = [0, 32, 64, 96, N_MELS - 1]
     ax.set_yticks(bands, [f"{band} ({_hertz_label(centres[band])})" for band in bands])
@@ -72,8 +87,14 @@ def show_piano_roll(roll: np.ndarray, ax=None, title: str | None = None):
     ax = ax if ax is not None else plt.figure(figsize=(6, 3.5)).gca()
     sounding = np.flatnonzero(np.asarray(roll).any(axis=1))
     low, high = (sounding.min() - 2, sounding.max() + 2) if len(sounding) else (58, 62)
-    ax.imshow(roll[low:high + 1], origin="lower", aspect="auto", cmap="Greys", interpolation="nearest",
-              extent=(*_frame_extent(roll.shape[1]), low - 0.5, high + 0.5))
+    ax.imshow(
+        roll[low : high + 1],
+        origin="lower",
+        aspect="auto",
+        cmap="Greys",
+        interpolation="nearest",
+        extent=(*_frame_extent(roll.shape[1]), low - 0.5, high + 0.5),
+    )
     span = high - low
     step = 1 if span <= 12 else 2 if span <= 24 else 6 if span <= 60 else 12
     pitches = [p for p in range(low, high + 1) if p % step == 0]
@@ -115,8 +136,9 @@ def plot_log_mels(logmels: list[np.ndarray], titles: list[str]):
 
     Used in notebooks/00_data_tour.ipynb
     """
-    figure, axes = plt.subplots(1, len(logmels), figsize=(4.6 * len(logmels), 3.8), sharey=True,
-                                layout="constrained", squeeze=False)
+    figure, axes = plt.subplots(
+        1, len(logmels), figsize=(4.6 * len(logmels), 3.8), sharey=True, layout="constrained", squeeze=False
+    )
     for ax, logmel, title in zip(axes[0], logmels, titles):
         show_log_mel(logmel, ax=ax, title=title, colorbar=False)
     for ax in axes[0, 1:]:
@@ -148,7 +170,7 @@ def plot_label_counts(meta: pd.DataFrame, concepts: list[str]):
         counts = meta[concept].value_counts().sort_values()
         ax.barh(counts.index, counts.to_numpy(), color="tab:blue")
         ax.set(title=concept, xlabel="clips")
-    for ax in axes.flat[len(concepts):]:
+    for ax in axes.flat[len(concepts) :]:
         ax.set_visible(False)
     return figure
 
@@ -166,17 +188,18 @@ def plot_count_table(table: pd.DataFrame, title: str = ""):
     Used in notebooks/00_data_tour.ipynb
     """
     counts = table.to_numpy()
-    figure, ax = plt.subplots(figsize=(1.0 + 0.75 * counts.shape[1], 1.2 + 0.45 * counts.shape[0]),
-                              layout="constrained")
+    figure, ax = plt.subplots(
+        figsize=(1.0 + 0.75 * counts.shape[1], 1.2 + 0.45 * counts.shape[0]), layout="constrained"
+    )
     ax.imshow(counts, cmap="Blues", aspect="auto")
     for (row, column), count in np.ndenumerate(counts):
-        ax.text(column, row, str(count), ha="center", va="center",
-                color="white" if count > counts.max() / 2 else "black")
+        ax.text(
+            column, row, str(count), ha="center", va="center", color="white" if count > counts.max() / 2 else "black"
+        )
     ax.set_xticks(range(counts.shape[1]), table.columns, rotation=40, ha="right")
     ax.set_yticks(range(counts.shape[0]), table.index)
     ax.set(xlabel=table.columns.name, ylabel=table.index.name, title=title)
     return figure
-
 
 
 def plot_triplet_gaps(gaps: np.ndarray, margin: float, title: str = "", ax=None):
@@ -203,13 +226,16 @@ def plot_triplet_gaps(gaps: np.ndarray, margin: float, title: str = "", ax=None)
     ax.axvspan(0, margin, color="tab:orange", alpha=0.15, label=f"semi-hard {shares['semi-hard']:.0%}")
     ax.axvspan(margin, high, color="tab:green", alpha=0.12, label=f"easy {shares['easy']:.0%}")
     ax.hist(gaps, bins=100, range=(low, high), color="k", alpha=0.7)
-    ax.set(xlim=(low, high), xlabel="gap = d(a, n) - d(a, p)", ylabel="triplets",
-           title=f"{title}: {len(gaps):,} triplets")
+    ax.set(
+        xlim=(low, high), xlabel="gap = d(a, n) - d(a, p)", ylabel="triplets", title=f"{title}: {len(gaps):,} triplets"
+    )
     ax.legend(loc="upper right")
     return ax
 
-def plot_triplet_training(histories: dict, margin: float, baseline: float | None = None,
-                          validation: str = "valid mAP", smooth: int = 10):
+
+def plot_triplet_training(
+    histories: dict, margin: float, baseline: float | None = None, validation: str = "valid mAP", smooth: int = 10
+):
     """Three views of triplet training, one line per model: the loss, what it hides, what we want.
 
     Left: the loss (the mean of the active hinges). Middle: the share of active triplets among
@@ -269,8 +295,13 @@ def plot_pair_distances(tables: dict, split_by: str = "same instrument"):
             left.hist(pairs.distance[pairs["same piece"] == same], bins, density=True, alpha=0.6, label=label)
         strangers = pairs[~pairs["same piece"]]
         for same in (True, False):
-            right.hist(strangers.distance[strangers[split_by] == same], bins, density=True, alpha=0.6,
-                       label=split_by if same else f"not {split_by}")
+            right.hist(
+                strangers.distance[strangers[split_by] == same],
+                bins,
+                density=True,
+                alpha=0.6,
+                label=split_by if same else f"not {split_by}",
+            )
         left.set(title=f"{name}: all pairs", xlabel="distance", ylabel="density")
         right.set(title=f"{name}: pairs of different pieces", xlabel="distance")
         left.legend(fontsize=8)
@@ -278,8 +309,9 @@ def plot_pair_distances(tables: dict, split_by: str = "same instrument"):
     return fig
 
 
-def show_alignment(audio_chroma: np.ndarray, score_chroma: np.ndarray, frame_costs: np.ndarray,
-                   path: np.ndarray, band: int):
+def show_alignment(
+    audio_chroma: np.ndarray, score_chroma: np.ndarray, frame_costs: np.ndarray, path: np.ndarray, band: int
+):
     """Two chroma sequences, their frame costs, DTW's best path and the band it may use.
 
     Args:
@@ -296,16 +328,23 @@ def show_alignment(audio_chroma: np.ndarray, score_chroma: np.ndarray, frame_cos
     frame_seconds = HOP_LENGTH / SAMPLE_RATE
     seconds = [0, audio_chroma.shape[1] * frame_seconds]
     fig, axes = plt.subplots(1, 3, figsize=(15, 3.8), layout="constrained")
-    for ax, chroma, title in [(axes[0], audio_chroma, "audio chroma"),
-                              (axes[1], score_chroma, "score chroma (folded piano roll)")]:
+    for ax, chroma, title in [
+        (axes[0], audio_chroma, "audio chroma"),
+        (axes[1], score_chroma, "score chroma (folded piano roll)"),
+    ]:
         ax.imshow(chroma, origin="lower", aspect="auto", cmap="magma", extent=seconds + [-0.5, 11.5])
         ax.set(yticks=range(12), yticklabels=PITCH_CLASSES, xlabel="time (s)", title=title)
     image = axes[2].imshow(frame_costs, origin="lower", cmap="viridis", extent=seconds * 2)
     axes[2].plot(path[:, 1] * frame_seconds, path[:, 0] * frame_seconds, color="white", lw=1.5, label="warping path")
     for offset in (-band, band):
         axes[2].plot(np.array(seconds), np.array(seconds) + offset * frame_seconds, "r--", lw=1)
-    axes[2].set(xlim=seconds, ylim=seconds, xlabel="score frame (s)", ylabel="audio frame (s)",
-                title=f"frame costs, best path, band ±{band} frames (red)")
+    axes[2].set(
+        xlim=seconds,
+        ylim=seconds,
+        xlabel="score frame (s)",
+        ylabel="audio frame (s)",
+        title=f"frame costs, best path, band ±{band} frames (red)",
+    )
     axes[2].legend(loc="lower right")
     fig.colorbar(image, ax=axes[2], label="1 − cos")
     return fig
@@ -337,8 +376,13 @@ def plot_similarity_matrices(matrices: dict, groups: np.ndarray, title: str = ""
     fig, axes = plt.subplots(1, len(matrices), figsize=(5 * len(matrices), 4.6), layout="constrained", squeeze=False)
     for ax, (name, matrix) in zip(axes[0], matrices.items()):
         off_diagonal = matrix[~np.eye(len(matrix), dtype=bool)]
-        image = ax.imshow(matrix, cmap="magma", interpolation="nearest",
-                          vmin=np.percentile(off_diagonal, 5), vmax=np.percentile(off_diagonal, 99))
+        image = ax.imshow(
+            matrix,
+            cmap="magma",
+            interpolation="nearest",
+            vmin=np.percentile(off_diagonal, 5),
+            vmax=np.percentile(off_diagonal, 99),
+        )
         for edge in starts[1:] - 0.5:
             ax.axhline(edge, color="white", linewidth=0.8)
             ax.axvline(edge, color="white", linewidth=0.8)
@@ -377,4 +421,3 @@ def show_side_by_side(figures: list):
         ax.axis("off")
         left += width
     return row
-

@@ -8,8 +8,12 @@ import soundfile
 
 from mlcourse.data import SAMPLE_RATE
 
-HARMONICS = {"flutes": [1.0], "reeds": [1.0, 0.0, 0.6, 0.0, 0.4], "strings": [1.0, 0.5, 0.33, 0.25, 0.2],
-             "organ": [1.0, 0.8, 0.0, 0.6, 0.0, 0.0, 0.0, 0.4]}
+HARMONICS = {
+    "flutes": [1.0],
+    "reeds": [1.0, 0.0, 0.6, 0.0, 0.4],
+    "strings": [1.0, 0.5, 0.33, 0.25, 0.2],
+    "organ": [1.0, 0.8, 0.0, 0.6, 0.0, 0.0, 0.0, 0.4],
+}
 NOTES_PER_SECOND = {"drone": 1, "march": 3, "reel": 8}
 SCALE = {"bright": [0, 4, 7, 12], "dark": [0, 3, 7, 10]}
 BASE_HZ = {"early": 196.0, "late": 392.0}

@@ -52,11 +52,15 @@ def call(name, logmel, parameter):
     return AUGMENTATIONS[name](logmel, parameter)
 
 
-AUGMENTATIONS = {"pitch_shift": pitch_shift, "time_stretch": time_stretch, "gain": gain,
-                 "spectral_tilt": spectral_tilt, "add_noise": add_noise}
+AUGMENTATIONS = {
+    "pitch_shift": pitch_shift,
+    "time_stretch": time_stretch,
+    "gain": gain,
+    "spectral_tilt": spectral_tilt,
+    "add_noise": add_noise,
+}
 # A setting of each augmentation that changes the input.
-SOME_SETTING = {"pitch_shift": 1.5, "time_stretch": 1.2, "gain": 3.0, "spectral_tilt": 6.0,
-                "add_noise": 10.0}
+SOME_SETTING = {"pitch_shift": 1.5, "time_stretch": 1.2, "gain": 3.0, "spectral_tilt": 6.0, "add_noise": 10.0}
 # The setting of each that leaves the input as it is.
 IDENTITY = {"pitch_shift": 0.0, "time_stretch": 1.0, "gain": 0.0, "spectral_tilt": 0.0}
 
@@ -90,7 +94,7 @@ def test_per_item_parameters_act_item_by_item(name):
             ratio = (10 ** (together[item] / 10)).mean() / (10 ** (logmel[item] / 10)).mean()
             assert float(ratio) == pytest.approx(1 + 10 ** (-setting / 10), rel=0.02)
         else:
-            alone = call(name, logmel[item:item + 1], setting)
+            alone = call(name, logmel[item : item + 1], setting)
             torch.testing.assert_close(together[item], alone[0])
 
 
@@ -146,8 +150,8 @@ def test_tilt_moves_low_and_high_bands_in_opposite_directions():
     # Per band the change is the same in every frame, linear from -6 to +6 dB.
     torch.testing.assert_close(change[0, :, 0], torch.linspace(-6.0, 6.0, N_MELS))
     torch.testing.assert_close(change, change[:, :, :1].expand_as(change))
-    assert change[0, :10].max() < 0 < change[0, -10:].min()    # brighter
-    assert change[1, :10].min() > 0 > change[1, -10:].max()    # duller
+    assert change[0, :10].max() < 0 < change[0, -10:].min()  # brighter
+    assert change[1, :10].min() > 0 > change[1, -10:].max()  # duller
 
 
 # --------------------------------------------------------------------------------------------
@@ -261,7 +265,7 @@ def test_noise_at_high_snr_changes_little_and_at_low_snr_a_lot():
     generator = torch.Generator().manual_seed(0)
     nearly_clean = add_noise(logmel, 120.0, generator)
     assert (nearly_clean - logmel).abs().max() < 0.01
-    assert (nearly_clean >= logmel - 1e-4).all()    # noise only adds power
+    assert (nearly_clean >= logmel - 1e-4).all()  # noise only adds power
     noisy = add_noise(logmel, 0.0, generator)
     assert (noisy - logmel).abs().mean() > 20.0
     # At 0 dB SNR the noise's mean power equals the signal's: the mean power doubles.
@@ -318,16 +322,19 @@ def test_augment_with_zero_ranges_and_no_noise_is_the_identity():
     logmel = random_logmel(batch_size=8)
     augment = Augment(pitch_semitones=0, stretch=0, gain_db=0, snr_db=None, tilt_db=0, p=1.0)
     assert torch.equal(augment(logmel), logmel)
-    assert sorted(augment.last_settings) == ["gain", "pitch_shift", "spectral_tilt",
-                                             "time_stretch"]
+    assert sorted(augment.last_settings) == ["gain", "pitch_shift", "spectral_tilt", "time_stretch"]
 
 
 def test_augment_draws_within_its_ranges_and_applies_with_probability_p():
-    augment = Augment(pitch_semitones=2.0, stretch=0.1, gain_db=3.0, snr_db=(5.0, 15.0),
-                      tilt_db=4.0, p=0.25, seed=0)
+    augment = Augment(pitch_semitones=2.0, stretch=0.1, gain_db=3.0, snr_db=(5.0, 15.0), tilt_db=4.0, p=0.25, seed=0)
     settings = augment.draw(4000)
-    bounds = {"pitch_shift": (-2, 2), "time_stretch": (0.9, 1.1), "gain": (-3, 3),
-              "add_noise": (5, 15), "spectral_tilt": (-4, 4)}
+    bounds = {
+        "pitch_shift": (-2, 2),
+        "time_stretch": (0.9, 1.1),
+        "gain": (-3, 3),
+        "add_noise": (5, 15),
+        "spectral_tilt": (-4, 4),
+    }
     assert sorted(settings) == sorted(bounds)
     for name, (parameters, applied) in settings.items():
         low, high = bounds[name]
@@ -381,13 +388,15 @@ def test_bad_settings_are_rejected():
         time_stretch(random_logmel(batch_size=2), torch.tensor([1.0, 0.0]))
     with pytest.raises(ValueError, match="shape"):
         Augment()(torch.zeros(N_MELS, N_FRAMES))
-    for arguments, message in [({"pitch_semitones": -1.0}, "pitch_semitones must be >= 0"),
-                               ({"stretch": 1.0}, "stretch must be below 1"),
-                               ({"gain_db": "6"}, "gain_db must be a number"),
-                               ({"snr_db": 10.0}, "snr_db must be a pair"),
-                               ({"snr_db": (30, 10)}, "lowest, highest"),
-                               ({"p": 1.5}, "p must be a probability"),
-                               ({"p": -0.1}, "p must be >= 0")]:
+    for arguments, message in [
+        ({"pitch_semitones": -1.0}, "pitch_semitones must be >= 0"),
+        ({"stretch": 1.0}, "stretch must be below 1"),
+        ({"gain_db": "6"}, "gain_db must be a number"),
+        ({"snr_db": 10.0}, "snr_db must be a pair"),
+        ({"snr_db": (30, 10)}, "lowest, highest"),
+        ({"p": 1.5}, "p must be a probability"),
+        ({"p": -0.1}, "p must be >= 0"),
+    ]:
         with pytest.raises(ValueError, match=message):
             Augment(**arguments)
 
@@ -401,7 +410,7 @@ def test_delay_moves_each_item_by_its_own_number_of_frames():
     delayed = delay(features, frames, fill)
     expected = features.clone().numpy()
     for item, (k, value) in enumerate(zip(frames.tolist(), fill.tolist())):
-        expected[item] = np.concatenate([np.full((5, k), value), features[item].numpy()[:, :40 - k]], axis=1)
+        expected[item] = np.concatenate([np.full((5, k), value), features[item].numpy()[:, : 40 - k]], axis=1)
     np.testing.assert_allclose(delayed.numpy(), expected)
     with pytest.raises(ValueError, match=r"\[0, 40\]"):
         delay(features, 41)
@@ -410,9 +419,9 @@ def test_delay_moves_each_item_by_its_own_number_of_frames():
 def test_random_delay_is_seeded_and_within_its_range():
     from mlcourse.augment import RandomDelay
 
-    ramp = torch.arange(1.0, 101.0).expand(200, 1, 100).contiguous()       # frame t holds t + 1
+    ramp = torch.arange(1.0, 101.0).expand(200, 1, 100).contiguous()  # frame t holds t + 1
     delayed = RandomDelay(12, seed=3)(ramp)
-    delays = (delayed == 0).sum(dim=(1, 2))                                  # the zero-filled start
+    delays = (delayed == 0).sum(dim=(1, 2))  # the zero-filled start
     assert delays.min() == 0 and delays.max() == 12
     torch.testing.assert_close(RandomDelay(12, seed=3)(ramp), delayed)
     with pytest.raises(ValueError, match="max_frames"):

@@ -228,8 +228,19 @@ def test_short_training_finds_scores_of_unseen_clips(smoke, smoke_test, one_torc
     torch.manual_seed(0)
     model = CrossModalNet(embedding_dim=32, widths=(8, 16, 32))
     sampler = RandomBatches(len(train_data), 32, batches_per_epoch=40, seed=0)
-    history = train(model, info_nce, train_data.logmel, None, sampler, epochs=1, lr=3e-3, device="cpu",
-                    seed=0, progress=False, step=CrossModalStep(train_data.pianoroll))
+    history = train(
+        model,
+        info_nce,
+        train_data.logmel,
+        None,
+        sampler,
+        epochs=1,
+        lr=3e-3,
+        device="cpu",
+        seed=0,
+        progress=False,
+        step=CrossModalStep(train_data.pianoroll),
+    )
     assert len(history.step_losses) == 40
     assert np.mean(history.step_losses[-5:]) < 0.8 * np.mean(history.step_losses[:5])
     audio, score = embed_pairs(model, smoke_test.logmel, smoke_test.pianoroll)

@@ -69,7 +69,7 @@ def test_fixed_masks_are_disjoint_blocks_of_ones():
     assert torch.equal(table.sum(dim=0), torch.ones(256))  # each dimension has one owner
     for i, concept in enumerate(CONCEPTS):
         expected = torch.zeros(256)
-        expected[64 * i:64 * (i + 1)] = 1
+        expected[64 * i : 64 * (i + 1)] = 1
         assert torch.equal(masks.mask(concept), expected)
         assert masks.block(concept) == slice(64 * i, 64 * (i + 1))
 
@@ -103,15 +103,18 @@ def test_learned_masks_have_no_block_and_need_no_divisible_size():
         masks.block("genre")
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: ConceptMasks(CONCEPTS, 30), "multiple of 4"),
-    (lambda: ConceptMasks([], 8), "at least one"),
-    (lambda: ConceptMasks(["a", "a"], 8), "distinct"),
-    (lambda: ConceptMasks("genre", 8), "list"),
-    (lambda: ConceptMasks(CONCEPTS, 0), "positive"),
-    (lambda: ConceptMasks(CONCEPTS, 8).mask("tempo"), "genre"),
-    (lambda: ConceptMasks(CONCEPTS, 8)(torch.zeros(2, 6), "genre"), r"\(batch, 8\)"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: ConceptMasks(CONCEPTS, 30), "multiple of 4"),
+        (lambda: ConceptMasks([], 8), "at least one"),
+        (lambda: ConceptMasks(["a", "a"], 8), "distinct"),
+        (lambda: ConceptMasks("genre", 8), "list"),
+        (lambda: ConceptMasks(CONCEPTS, 0), "positive"),
+        (lambda: ConceptMasks(CONCEPTS, 8).mask("tempo"), "genre"),
+        (lambda: ConceptMasks(CONCEPTS, 8)(torch.zeros(2, 6), "genre"), r"\(batch, 8\)"),
+    ],
+)
 def test_masks_reject_bad_input(make, message):
     with pytest.raises(ValueError, match=message):
         make()
@@ -125,8 +128,7 @@ def test_masks_reject_bad_input(make, message):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_disentangled_loss_is_the_mean_of_block_losses_on_normalised_blocks(dtype):
     embeddings, labels = random_batch(dtype=dtype)
-    loss_fn = DisentangledLoss({c: TripletMarginLoss() for c in CONCEPTS},
-                               ConceptMasks(CONCEPTS, 32))
+    loss_fn = DisentangledLoss({c: TripletMarginLoss() for c in CONCEPTS}, ConceptMasks(CONCEPTS, 32))
     blocks = embeddings.reshape(len(embeddings), 4, 8)  # block i is dims 8 i .. 8 i + 7
     unit_blocks = blocks / blocks.norm(dim=2, keepdim=True)
     expected = sum(reference_triplet(unit_blocks[:, i], labels[:, i]) for i in range(4)) / 4
@@ -135,7 +137,8 @@ def test_disentangled_loss_is_the_mean_of_block_losses_on_normalised_blocks(dtyp
     torch.testing.assert_close(loss, expected)
     assert set(loss_fn.last_stats) == set(CONCEPTS)
     assert loss_fn.last_stats["mood"]["loss"] == pytest.approx(
-        float(reference_triplet(unit_blocks[:, 1], labels[:, 1])), rel=1e-5)
+        float(reference_triplet(unit_blocks[:, 1], labels[:, 1])), rel=1e-5
+    )
 
 
 def test_without_masks_every_concept_sees_the_complete_embedding():
@@ -148,11 +151,12 @@ def test_without_masks_every_concept_sees_the_complete_embedding():
 
 def test_without_normalisation_the_raw_block_is_used():
     embeddings, labels = random_batch()
-    loss_fn = DisentangledLoss({c: TripletMarginLoss(margin=1.0) for c in CONCEPTS},
-                               ConceptMasks(CONCEPTS, 32), normalize_subspaces=False)
-    expected = np.mean([float(reference_triplet(embeddings[:, 8 * i:8 * i + 8], labels[:, i],
-                                                margin=1.0))
-                        for i in range(4)])
+    loss_fn = DisentangledLoss(
+        {c: TripletMarginLoss(margin=1.0) for c in CONCEPTS}, ConceptMasks(CONCEPTS, 32), normalize_subspaces=False
+    )
+    expected = np.mean(
+        [float(reference_triplet(embeddings[:, 8 * i : 8 * i + 8], labels[:, i], margin=1.0)) for i in range(4)]
+    )
     assert float(loss_fn(embeddings, labels)) == pytest.approx(expected, rel=1e-5)
 
 
@@ -163,8 +167,7 @@ def test_learned_masks_multiply_the_complete_embedding_and_are_trained():
     loss_fn = DisentangledLoss({c: TripletMarginLoss() for c in CONCEPTS}, masks)
     table = torch.relu(masks.weights.detach())
     masked = [embeddings * table[i] for i in range(4)]
-    expected = sum(reference_triplet(m / m.norm(dim=1, keepdim=True), labels[:, i])
-                   for i, m in enumerate(masked)) / 4
+    expected = sum(reference_triplet(m / m.norm(dim=1, keepdim=True), labels[:, i]) for i, m in enumerate(masked)) / 4
     loss = loss_fn(embeddings, labels)
     torch.testing.assert_close(loss, expected)
     loss.backward()
@@ -185,25 +188,40 @@ def test_each_concept_loss_gets_its_block_and_its_label_column():
             return embeddings.sum() * 0
 
     embeddings, labels = random_batch()
-    DisentangledLoss({c: Recorder(c) for c in CONCEPTS}, ConceptMasks(CONCEPTS, 32),
-                     normalize_subspaces=False)(embeddings, labels)
+    DisentangledLoss({c: Recorder(c) for c in CONCEPTS}, ConceptMasks(CONCEPTS, 32), normalize_subspaces=False)(
+        embeddings, labels
+    )
     for i, concept in enumerate(CONCEPTS):
         block, column = seen[concept]
-        assert torch.equal(block, embeddings[:, 8 * i:8 * (i + 1)])
+        assert torch.equal(block, embeddings[:, 8 * i : 8 * (i + 1)])
         assert torch.equal(column, labels[:, i])
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: DisentangledLoss({}), "non-empty dict"),
-    (lambda: DisentangledLoss({"genre": lambda e, y: e.sum()}), "nn.Module"),
-    (lambda: DisentangledLoss({"mood": TripletMarginLoss(), "genre": TripletMarginLoss()},
-                              ConceptMasks(["genre", "mood"], 8)), "one order"),
-    (lambda: DisentangledLoss({"genre": TripletMarginLoss(), "mood": TripletMarginLoss()})(
-        torch.randn(4, 8), torch.zeros(4, 3, dtype=torch.long)), r"\(batch, concepts\)"),
-    (lambda: DisentangledLoss({"genre": TripletMarginLoss(), "mood": TripletMarginLoss()},
-                              ConceptMasks(["genre", "mood"], 8))(
-        torch.randn(4, 6), torch.zeros(4, 2, dtype=torch.long)), "match the masks"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: DisentangledLoss({}), "non-empty dict"),
+        (lambda: DisentangledLoss({"genre": lambda e, y: e.sum()}), "nn.Module"),
+        (
+            lambda: DisentangledLoss(
+                {"mood": TripletMarginLoss(), "genre": TripletMarginLoss()}, ConceptMasks(["genre", "mood"], 8)
+            ),
+            "one order",
+        ),
+        (
+            lambda: DisentangledLoss({"genre": TripletMarginLoss(), "mood": TripletMarginLoss()})(
+                torch.randn(4, 8), torch.zeros(4, 3, dtype=torch.long)
+            ),
+            r"\(batch, concepts\)",
+        ),
+        (
+            lambda: DisentangledLoss(
+                {"genre": TripletMarginLoss(), "mood": TripletMarginLoss()}, ConceptMasks(["genre", "mood"], 8)
+            )(torch.randn(4, 6), torch.zeros(4, 2, dtype=torch.long)),
+            "match the masks",
+        ),
+    ],
+)
 def test_disentangled_loss_rejects_bad_input(call, message):
     with pytest.raises(ValueError, match=message):
         call()
@@ -218,11 +236,11 @@ def test_track_regularized_loss_is_concept_loss_plus_weighted_track_loss():
     embeddings, concept_labels = random_batch()
     tracks = torch.arange(len(embeddings)) // 2
     labels = torch.cat([concept_labels, tracks[:, None]], dim=1)
-    concept_loss = DisentangledLoss({c: TripletMarginLoss() for c in CONCEPTS},
-                                    ConceptMasks(CONCEPTS, 32))
+    concept_loss = DisentangledLoss({c: TripletMarginLoss() for c in CONCEPTS}, ConceptMasks(CONCEPTS, 32))
     loss_fn = TrackRegularizedLoss(concept_loss, TripletMarginLoss(), weight=0.3)
-    expected_concept = DisentangledLoss({c: TripletMarginLoss() for c in CONCEPTS},
-                                        ConceptMasks(CONCEPTS, 32))(embeddings, concept_labels)
+    expected_concept = DisentangledLoss({c: TripletMarginLoss() for c in CONCEPTS}, ConceptMasks(CONCEPTS, 32))(
+        embeddings, concept_labels
+    )
     expected = expected_concept + 0.3 * reference_triplet(embeddings, tracks)
     torch.testing.assert_close(loss_fn(embeddings, labels), expected)
     assert loss_fn.last_stats["concept_loss"] == pytest.approx(float(expected_concept))
@@ -235,14 +253,20 @@ def test_a_single_concept_column_reaches_a_plain_loss_as_a_vector():
     torch.testing.assert_close(loss_fn(embeddings, labels), expected)
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: TrackRegularizedLoss(TripletMarginLoss(), TripletMarginLoss(), -1.0), ">= 0"),
-    (lambda: TrackRegularizedLoss(TripletMarginLoss(), TripletMarginLoss(), float("nan")),
-     ">= 0"),
-    (lambda: TrackRegularizedLoss(TripletMarginLoss(), None, 1.0), "nn.Module"),
-    (lambda: TrackRegularizedLoss(TripletMarginLoss(), TripletMarginLoss(), 1.0)(
-        torch.randn(4, 8), torch.zeros(4, dtype=torch.long)), "track ids last"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: TrackRegularizedLoss(TripletMarginLoss(), TripletMarginLoss(), -1.0), ">= 0"),
+        (lambda: TrackRegularizedLoss(TripletMarginLoss(), TripletMarginLoss(), float("nan")), ">= 0"),
+        (lambda: TrackRegularizedLoss(TripletMarginLoss(), None, 1.0), "nn.Module"),
+        (
+            lambda: TrackRegularizedLoss(TripletMarginLoss(), TripletMarginLoss(), 1.0)(
+                torch.randn(4, 8), torch.zeros(4, dtype=torch.long)
+            ),
+            "track ids last",
+        ),
+    ],
+)
 def test_track_regularized_loss_rejects_bad_input(call, message):
     with pytest.raises(ValueError, match=message):
         call()
@@ -270,8 +294,7 @@ def test_disentangled_classifiers_and_learned_masks_train():
     loss_fn = DisentangledLoss({c: ClassifierLoss(32, 3) for c in CONCEPTS}, masks)
     before = [p.detach().clone() for p in [*model.parameters(), *loss_fn.parameters()]]
     sampler = ConceptBalancedBatches(concepts, 3, 4, batches_per_epoch=4)
-    history = train(model, loss_fn, features, concepts, sampler, epochs=1, device="cpu",
-                    progress=False)
+    history = train(model, loss_fn, features, concepts, sampler, epochs=1, device="cpu", progress=False)
     after = [*model.parameters(), *loss_fn.parameters()]
     assert np.isfinite(history.step_losses).all() and len(history.step_losses) == 4
     assert all(not torch.equal(b, a.detach()) for b, a in zip(before, after))
@@ -282,12 +305,12 @@ def test_track_regularised_triplet_model_trains():
     labels = np.concatenate([concepts, tracks[:, None]], axis=1)
     loss_fn = TrackRegularizedLoss(
         DisentangledLoss({c: TripletMarginLoss() for c in CONCEPTS}, ConceptMasks(CONCEPTS, 32)),
-        TripletMarginLoss(), weight=0.5)
+        TripletMarginLoss(),
+        weight=0.5,
+    )
     before = [p.detach().clone() for p in model.parameters()]
-    sampler = TrackBatches(tracks, positions, tracks_per_batch=4, clips_per_track=3,
-                           batches_per_epoch=3)
-    history = train(model, loss_fn, features, labels, sampler, epochs=1, device="cpu",
-                    progress=False)
+    sampler = TrackBatches(tracks, positions, tracks_per_batch=4, clips_per_track=3, batches_per_epoch=3)
+    history = train(model, loss_fn, features, labels, sampler, epochs=1, device="cpu", progress=False)
     assert np.isfinite(history.step_losses).all() and history.step_losses[0] > 0
     assert all(not torch.equal(b, a.detach()) for b, a in zip(before, model.parameters()))
 
@@ -327,10 +350,13 @@ def test_concept_balanced_batches_default_length_covers_every_concept():
     assert len(ConceptBalancedBatches(CONCEPT_LABELS, 2, 2)) == 60 // 4
 
 
-@pytest.mark.parametrize("make", [
-    lambda: ConceptBalancedBatches(CONCEPT_LABELS, 2, 3, seed=5),
-    lambda: TrackBatches(np.arange(60) // 6, np.arange(60) % 6, 3, 2, seed=5),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: ConceptBalancedBatches(CONCEPT_LABELS, 2, 3, seed=5),
+        lambda: TrackBatches(np.arange(60) // 6, np.arange(60) % 6, 3, 2, seed=5),
+    ],
+)
 def test_same_epoch_same_batches_other_epoch_other_batches(make):
     first, again = epoch_batches(make(), 0), epoch_batches(make(), 0)
     other = epoch_batches(make(), 1)
@@ -338,12 +364,15 @@ def test_same_epoch_same_batches_other_epoch_other_batches(make):
     assert not all(np.array_equal(x, y) for x, y in zip(first, other))
 
 
-@pytest.mark.parametrize("labels, args, message", [
-    (np.arange(10), (2, 2), "concepts"),
-    (np.zeros((0, 2)), (2, 2), "non-empty"),
-    (CONCEPT_LABELS[:40], (3, 2), "concept column 2"),  # the first 40 have 2 eras
-    (CONCEPT_LABELS, (2, 1), "at least 2"),
-])
+@pytest.mark.parametrize(
+    "labels, args, message",
+    [
+        (np.arange(10), (2, 2), "concepts"),
+        (np.zeros((0, 2)), (2, 2), "non-empty"),
+        (CONCEPT_LABELS[:40], (3, 2), "concept column 2"),  # the first 40 have 2 eras
+        (CONCEPT_LABELS, (2, 1), "at least 2"),
+    ],
+)
 def test_concept_balanced_batches_reject_bad_input(labels, args, message):
     with pytest.raises(ValueError, match=message):
         ConceptBalancedBatches(labels, *args)
@@ -355,8 +384,9 @@ def test_track_batches_hold_p_tracks_of_k_spaced_clips():
     positions = np.tile([0, 1, 2, 4, 5, 6, 7], 10)
     order = rng.permutation(len(positions))
     tracks, positions = (np.arange(70) // 7)[order], positions[order]
-    sampler = TrackBatches(tracks, positions, tracks_per_batch=4, clips_per_track=3, min_gap=3,
-                           batches_per_epoch=200, seed=1)
+    sampler = TrackBatches(
+        tracks, positions, tracks_per_batch=4, clips_per_track=3, min_gap=3, batches_per_epoch=200, seed=1
+    )
     for batch in epoch_batches(sampler, 0):
         assert len(batch) == 12 and len(np.unique(batch)) == 12
         names, counts = np.unique(tracks[batch], return_counts=True)
@@ -370,8 +400,7 @@ def test_track_batches_reach_every_spaced_choice():
     # One track 0..4 with min_gap 2 and K 3 fits only {0, 2, 4}; 0..5 also fits 5 at the end.
     tracks, positions = np.repeat([0, 1], 6), np.tile(np.arange(6), 2)
     sampler = TrackBatches(tracks, positions, 2, 3, min_gap=2, batches_per_epoch=300, seed=2)
-    chosen = {tuple(np.sort(positions[batch[tracks[batch] == 0]]))
-              for batch in epoch_batches(sampler, 0)}
+    chosen = {tuple(np.sort(positions[batch[tracks[batch] == 0]])) for batch in epoch_batches(sampler, 0)}
     assert chosen == {(0, 2, 4), (0, 2, 5), (0, 3, 5), (1, 3, 5)}
 
 
@@ -387,14 +416,17 @@ def test_tracks_without_enough_spaced_clips_are_skipped(smoke):
         TrackBatches(short, positions, 3, 3, min_gap=2)
 
 
-@pytest.mark.parametrize("positions, args, message", [
-    (np.arange(12) % 6, (1, 2, 2), "tracks_per_batch >= 2"),
-    (np.arange(12) % 6, (2, 1, 2), "clips_per_track >= 2"),
-    (np.arange(12) % 6, (2, 2, 0), "min_gap >= 1"),
-    (np.arange(11), (2, 2, 2), "clip_positions"),
-    (np.arange(12) * 0.5, (2, 2, 2), "integers"),
-    (np.zeros(12, dtype=int), (2, 2, 2), "only 0 tracks"),
-])
+@pytest.mark.parametrize(
+    "positions, args, message",
+    [
+        (np.arange(12) % 6, (1, 2, 2), "tracks_per_batch >= 2"),
+        (np.arange(12) % 6, (2, 1, 2), "clips_per_track >= 2"),
+        (np.arange(12) % 6, (2, 2, 0), "min_gap >= 1"),
+        (np.arange(11), (2, 2, 2), "clip_positions"),
+        (np.arange(12) * 0.5, (2, 2, 2), "integers"),
+        (np.zeros(12, dtype=int), (2, 2, 2), "only 0 tracks"),
+    ],
+)
 def test_track_batches_reject_bad_input(positions, args, message):
     with pytest.raises(ValueError, match=message):
         TrackBatches(np.arange(12) // 6, positions, *args)
@@ -436,7 +468,8 @@ def test_every_model_starts_from_the_start_network_with_the_labels_its_loss_read
     value = loss(embeddings.float(), torch.as_tensor(labels[rows]))
     assert value.ndim == 0 and torch.isfinite(value)
     is_disentangled = isinstance(getattr(loss, "concept_loss", loss), DisentangledLoss) and (
-        getattr(loss, "concept_loss", loss).masks is not None)
+        getattr(loss, "concept_loss", loss).masks is not None
+    )
     assert is_disentangled == (key in DISENTANGLED)
 
 

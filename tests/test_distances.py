@@ -27,6 +27,6 @@ def test_a_zero_vector_is_at_cosine_distance_one_in_losses_metrics_segments_and_
     rows = np.array([[0.0, 0.0, 0.0], [1.0, 2.0, 0.0], [0.0, 1.0, 3.0]])
     assert np.allclose(distances.pairwise_distances(torch.tensor(rows), distance="cosine")[0, 1:].numpy(), 1.0)
     assert np.allclose(metrics.nearest_neighbors(rows, k=2, distance="cosine")[0][0], 1.0)
-    assert np.allclose(self_similarity(rows)[0, 1:], 0.0)                          # similarity 0: distance 1
+    assert np.allclose(self_similarity(rows)[0, 1:], 0.0)  # similarity 0: distance 1
     silent = np.zeros((1, 12, 4), dtype=np.float32)
     assert np.allclose(chroma_cosine_distances(silent, np.ones((1, 12, 4), dtype=np.float32)), 1.0)

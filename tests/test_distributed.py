@@ -95,10 +95,21 @@ def run(name, checkpoint=None):
         loss_fn = TripletMarginLoss(margin=0.2)
         sampler = ClassBalancedBatches(labels, 4, 2, batches_per_epoch=3, seed=0)
     model = model.double()
-    history = train(model, loss_fn, features, labels, sampler, epochs=2, lr=1e-2, device="cpu",
-                    seed=0, step=step, progress=False, checkpoint=checkpoint)
-    return {"losses": history.step_losses, "model": model.state_dict(),
-            "loss": loss_fn.state_dict()}
+    history = train(
+        model,
+        loss_fn,
+        features,
+        labels,
+        sampler,
+        epochs=2,
+        lr=1e-2,
+        device="cpu",
+        seed=0,
+        step=step,
+        progress=False,
+        checkpoint=checkpoint,
+    )
+    return {"losses": history.step_losses, "model": model.state_dict(), "loss": loss_fn.state_dict()}
 
 
 def gradients_of_one_batch(wrap=lambda model: model):
@@ -131,14 +142,14 @@ def interacting_loss(rows):
 def worker(folder):
     """What each process does under torchrun: train every run, gather some rows, save it all."""
     assert distributed.setup() and distributed.world_size() == PROCESSES
-    results = {name: run(name, checkpoint=folder / "batchnorm.pt" if name == "batchnorm" else None)
-               for name in RUNS}
+    results = {name: run(name, checkpoint=folder / "batchnorm.pt" if name == "batchnorm" else None) for name in RUNS}
     own_rows = distributed.shard(global_rows()).clone().requires_grad_()
     gathered = distributed.gather(own_rows)
     interacting_loss(gathered).backward()
     results["gathered"], results["gradient"] = gathered.detach(), own_rows.grad
     results["network gradients"] = gradients_of_one_batch(
-        lambda model: distributed.GlobalBatchModel(model, torch.device("cpu")))
+        lambda model: distributed.GlobalBatchModel(model, torch.device("cpu"))
+    )
     torch.save(results, folder / f"rank{distributed.rank()}.pt")
 
 
@@ -147,10 +158,18 @@ def processes(tmp_path_factory):
     """Run this file under torchrun with 2 CPU processes; what each process saved, by rank."""
     folder = tmp_path_factory.mktemp("distributed")
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               f"--nproc_per_node={PROCESSES}", __file__, str(folder)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=180, env=environment,
-                          cwd=Path(__file__).resolve().parents[1])
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={PROCESSES}",
+        __file__,
+        str(folder),
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=180, env=environment, cwd=Path(__file__).resolve().parents[1]
+    )
     assert done.returncode == 0, f"torchrun failed:\n{done.stdout}\n{done.stderr[-4000:]}"
     results = [torch.load(folder / f"rank{r}.pt", weights_only=True) for r in range(PROCESSES)]
     return folder, results
@@ -161,13 +180,13 @@ def test_two_processes_learn_what_one_process_learns(processes, name):
     _, results = processes
     alone = run(name)
     for result in (r[name] for r in results):
-        torch.testing.assert_close(torch.tensor(result["losses"]), torch.tensor(alone["losses"]),
-                                   rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(torch.tensor(result["losses"]), torch.tensor(alone["losses"]), rtol=1e-5, atol=1e-6)
         for part in ("model", "loss"):
             assert result[part].keys() == alone[part].keys()
             for key, value in alone[part].items():
-                torch.testing.assert_close(result[part][key], value, rtol=1e-5, atol=1e-6,
-                                           msg=lambda m: f"{name}, {part} {key}: {m}")
+                torch.testing.assert_close(
+                    result[part][key], value, rtol=1e-5, atol=1e-6, msg=lambda m: f"{name}, {part} {key}: {m}"
+                )
 
 
 def test_with_batch_norm_the_processes_end_equal_and_process_0_checkpoints(processes):
@@ -200,8 +219,7 @@ def test_the_network_gets_the_gradient_of_one_process(processes):
     alone = gradients_of_one_batch()
     for result in results:
         for name, gradient in alone.items():
-            torch.testing.assert_close(result["network gradients"][name], gradient,
-                                       msg=lambda m: f"{name}: {m}")
+            torch.testing.assert_close(result["network gradients"][name], gradient, msg=lambda m: f"{name}: {m}")
 
 
 @pytest.mark.parametrize("parts", [1, 2, 3, 4])

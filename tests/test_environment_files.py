@@ -70,8 +70,7 @@ def test_every_pyproject_dependency_in_environment(path):
     missing = [
         spec
         for spec in required
-        if normalize(CONDA_NAMES.get(requirement_name(spec), requirement_name(spec)))
-        not in names
+        if normalize(CONDA_NAMES.get(requirement_name(spec), requirement_name(spec))) not in names
     ]
     assert not missing, f"{path.name} lacks {missing}"
 

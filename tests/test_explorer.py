@@ -52,9 +52,13 @@ def make_data(n: int = N_CLIPS, seed: int = 0) -> dict:
     embeddings = rng.normal(size=(n, N_DIMS)).astype(np.float32)
     embeddings[:, :8] += 4 * np.eye(4, 8)[instrument]
     embeddings[:, 8:] += 4 * np.eye(3, 8)[mood]
-    return {"embeddings": embeddings, "names": [f"clip-{i:03d}" for i in range(n)],
-            "labels": {"instrument": INSTRUMENTS[instrument], "mood": MOODS[mood]},
-            "instrument": instrument, "mood": mood}
+    return {
+        "embeddings": embeddings,
+        "names": [f"clip-{i:03d}" for i in range(n)],
+        "labels": {"instrument": INSTRUMENTS[instrument], "mood": MOODS[mood]},
+        "instrument": instrument,
+        "mood": mood,
+    }
 
 
 def make_explorer(data: dict | None = None, **options) -> EmbeddingExplorer:
@@ -93,7 +97,7 @@ def decode_wav(wav: bytes) -> tuple[np.ndarray, int]:
 def sklearn_neighbours(points: np.ndarray, index: int, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's k nearest neighbours of point `index`, without the point itself."""
     search = NearestNeighbors(n_neighbors=k + 1, metric=metric, algorithm="brute").fit(points.astype(np.float64))
-    distances, indices = search.kneighbors(points[index:index + 1].astype(np.float64))
+    distances, indices = search.kneighbors(points[index : index + 1].astype(np.float64))
     keep = indices[0] != index
     return indices[0][keep][:k], distances[0][keep][:k]
 
@@ -276,20 +280,26 @@ def test_codes_decode_to_each_concepts_label_codes(as_frame):
     codes = np.frombuffer(explorer.map.codes, "<i2").reshape(2, N_CLIPS)
     np.testing.assert_array_equal(codes[0], data["instrument"])  # INSTRUMENTS and MOODS are sorted
     np.testing.assert_array_equal(codes[1], data["mood"])
-    assert explorer.map.concepts == [{"name": "instrument", "classes": INSTRUMENTS.tolist()},
-                                     {"name": "mood", "classes": MOODS.tolist()}]
+    assert explorer.map.concepts == [
+        {"name": "instrument", "classes": INSTRUMENTS.tolist()},
+        {"name": "mood", "classes": MOODS.tolist()},
+    ]
     assert explorer.map.names == [f"clip {i}" for i in range(N_CLIPS)]
     # Row i of the labels is clip i, whatever the table's index: the click panel reads them by position.
     explorer.select(N_CLIPS - 1)
     (selected,) = with_class(explorer.clip_panel, "mlcourse-selected")
-    assert selected.value == (f"<b>clip {N_CLIPS - 1}</b><br>instrument: {INSTRUMENTS[data['instrument'][-1]]}, "
-                              f"mood: {MOODS[data['mood'][-1]]}")
+    assert selected.value == (
+        f"<b>clip {N_CLIPS - 1}</b><br>instrument: {INSTRUMENTS[data['instrument'][-1]]}, "
+        f"mood: {MOODS[data['mood'][-1]]}"
+    )
 
 
 def test_codes_of_unsorted_and_numeric_labels():
     """Classes are sorted as text, and codes follow that order (numbers become their text)."""
-    labels = {"era": ["romantic", "baroque", "modern", "baroque", "classical", "romantic"],
-              "year": [1850, 1720, 1950, 1720, 1790, 1850]}
+    labels = {
+        "era": ["romantic", "baroque", "modern", "baroque", "classical", "romantic"],
+        "year": [1850, 1720, 1950, 1720, 1790, 1850],
+    }
     explorer = EmbeddingExplorer(np.random.default_rng(0).normal(size=(6, 4)), labels, method="pca")
     codes = np.frombuffer(explorer.map.codes, "<i2").reshape(2, 6)
     np.testing.assert_array_equal(codes[0], [3, 0, 2, 0, 1, 3])
@@ -550,11 +560,15 @@ def test_cache_keys_differ_for_different_points_and_settings(project_calls):
     assert key == projection_key(points.copy(), "pca", "euclidean", 0)
     changed = points.copy()
     changed[7, 3] += 1e-3
-    others = [projection_key(changed, "pca", "euclidean", 0), projection_key(points, "umap", "euclidean", 0),
-              projection_key(points, "pca", "cosine", 0), projection_key(points, "pca", "euclidean", 1),
-              projection_key(points[:, :8], "pca", "euclidean", 0),
-              projection_key(points[:, 8:], "pca", "euclidean", 0),
-              projection_key(points.astype(np.float64), "pca", "euclidean", 0)]
+    others = [
+        projection_key(changed, "pca", "euclidean", 0),
+        projection_key(points, "umap", "euclidean", 0),
+        projection_key(points, "pca", "cosine", 0),
+        projection_key(points, "pca", "euclidean", 1),
+        projection_key(points[:, :8], "pca", "euclidean", 0),
+        projection_key(points[:, 8:], "pca", "euclidean", 0),
+        projection_key(points.astype(np.float64), "pca", "euclidean", 0),
+    ]
     assert len({key, *others}) == 1 + len(others)
 
     make_explorer(data).projection()
@@ -620,10 +634,19 @@ def write_text_array(path, n):
     np.save(path, np.full((n, 2), "x"))
 
 
-@pytest.mark.parametrize("corrupt", [
-    write_garbage, write_wrong_shape, write_three_columns, write_nan, write_truncated, write_pickle,
-    write_empty, write_text_array,
-])
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        write_garbage,
+        write_wrong_shape,
+        write_three_columns,
+        write_nan,
+        write_truncated,
+        write_pickle,
+        write_empty,
+        write_text_array,
+    ],
+)
 def test_corrupt_disk_cache_warns_recomputes_and_rewrites(tmp_path, project_calls, corrupt):
     """An unusable cached map gives a warning naming the file, is computed again, and the file is
     replaced by the right map."""
@@ -713,14 +736,23 @@ def bad_inputs():
     return [
         ("1-D embeddings", {**good, "embeddings": data["embeddings"][:, 0]}, r"2-D .*shape \(20,\)"),
         ("3-D embeddings", {**good, "embeddings": data["embeddings"][None]}, r"2-D .*shape \(1, 20, 16\)"),
-        ("too few clips", {**good, "embeddings": data["embeddings"][:4],
-                           "labels": {"mood": data["labels"]["mood"][:4]}}, "at least 5 clips, got 4"),
+        (
+            "too few clips",
+            {**good, "embeddings": data["embeddings"][:4], "labels": {"mood": data["labels"]["mood"][:4]}},
+            "at least 5 clips, got 4",
+        ),
         ("NaN", {**good, "embeddings": nan}, "NaN"),
         ("infinity", {**good, "embeddings": inf}, "infinite"),
-        ("labels too short", {**good, "labels": {"mood": data["labels"]["mood"][:19]}},
-         "labels have 19 rows .* 20 embeddings"),
-        ("label table too long", {**good, "labels": pd.DataFrame({"mood": np.tile(data["labels"]["mood"], 2)})},
-         "labels have 40 rows"),
+        (
+            "labels too short",
+            {**good, "labels": {"mood": data["labels"]["mood"][:19]}},
+            "labels have 19 rows .* 20 embeddings",
+        ),
+        (
+            "label table too long",
+            {**good, "labels": pd.DataFrame({"mood": np.tile(data["labels"]["mood"], 2)})},
+            "labels have 40 rows",
+        ),
         ("no concept", {**good, "labels": {}}, "at least one concept"),
         ("names too short", {**good, "names": data["names"][:10]}, "10 names for 20 embeddings"),
         ("unknown distance", {**good, "distance": "manhattan"}, "unknown distance .manhattan.*euclidean, squared"),
@@ -766,8 +798,7 @@ def test_names_and_labels_are_shown_as_text_not_html():
     data = make_data(20)
     names = [f"Bach <BWV {i}> & co" for i in range(20)]
     labels = {"piece": ["a<b"] * 20}
-    explorer = EmbeddingExplorer(data["embeddings"], labels, names=names, method="pca",
-                                 audio=lambda i: 1 / 0)
+    explorer = EmbeddingExplorer(data["embeddings"], labels, names=names, method="pca", audio=lambda i: 1 / 0)
     explorer.select(2)
     html_values = [w.value for w in walk(explorer) if isinstance(w, HTML)]
     heading = [v for v in html_values if "BWV 2" in v][0]
@@ -795,10 +826,19 @@ def test_torch_embeddings_are_accepted():
     np.testing.assert_array_equal(double.embeddings, data["embeddings"])
 
 
-@pytest.mark.parametrize("dims", [
-    slice(8, 16), np.arange(8, 16), list(range(8, 16)), np.arange(16) >= 8,
-    torch.arange(16) >= 8, (torch.arange(16) >= 8).float(), torch.arange(8, 16),
-], ids=["slice", "indices", "list", "bool mask", "torch bool mask", "torch 0/1 float mask", "torch indices"])
+@pytest.mark.parametrize(
+    "dims",
+    [
+        slice(8, 16),
+        np.arange(8, 16),
+        list(range(8, 16)),
+        np.arange(16) >= 8,
+        torch.arange(16) >= 8,
+        (torch.arange(16) >= 8).float(),
+        torch.arange(8, 16),
+    ],
+    ids=["slice", "indices", "list", "bool mask", "torch bool mask", "torch 0/1 float mask", "torch indices"],
+)
 def test_subspace_forms_pick_the_same_dimensions(dims, project_calls):
     """A slice, indices (array, list, tensor) or a mask (boolean or 0/1 float, array or tensor) all
     give the mood sub-space dimensions 8-15, and so the same map and neighbours."""

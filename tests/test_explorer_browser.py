@@ -46,10 +46,12 @@ def make_data(folder: Path) -> dict:
     embeddings = rng.normal(size=(N_CLIPS, 16)).astype(np.float32)
     embeddings[:, :8] += 3 * np.eye(4, 8)[instrument]
     embeddings[:, 8:] += 3 * np.eye(3, 8)[mood]
-    data = {"embeddings": embeddings,
-            "names": np.array([f"clip-{i:03d}" for i in range(N_CLIPS)]),
-            "instrument": np.array(["strings", "brass", "keys", "winds"])[instrument],
-            "mood": np.array(["calm", "bright", "dark"])[mood]}
+    data = {
+        "embeddings": embeddings,
+        "names": np.array([f"clip-{i:03d}" for i in range(N_CLIPS)]),
+        "instrument": np.array(["strings", "brass", "keys", "winds"])[instrument],
+        "mood": np.array(["calm", "bright", "dark"])[mood],
+    }
     np.savez(folder / "explorer_data.npz", **data)
     return data
 
@@ -82,13 +84,16 @@ def legend(page) -> list[str]:
 def wait_for_map(page, **expected) -> None:
     """Wait until the canvas is drawn, not busy, with the expected data attributes."""
     test = " && ".join(f"c.dataset.{k} === {v!r}" for k, v in {"busy": "0", **expected}.items())
-    page.wait_for_function(f"() => {{ const c = document.querySelector('.mlcourse-map canvas'); "
-                           f"return c && {test}; }}", timeout=180_000)
+    page.wait_for_function(
+        f"() => {{ const c = document.querySelector('.mlcourse-map canvas'); return c && {test}; }}", timeout=180_000
+    )
 
 
 def a_painted_pixel(page) -> tuple[float, float]:
     """A pixel of the canvas with a point on it (the darkest one in a coarse scan), in page coordinates."""
-    x, y = page.eval_on_selector(".mlcourse-map canvas", """c => {
+    x, y = page.eval_on_selector(
+        ".mlcourse-map canvas",
+        """c => {
         const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
         let best = [0, 0], darkest = 765;
         for (let y = 0; y < c.height; y += 3) for (let x = 0; x < c.width; x += 3) {
@@ -96,7 +101,8 @@ def a_painted_pixel(page) -> tuple[float, float]:
             if (sum < darkest) { darkest = sum; best = [x, y]; }
         }
         return [best[0] / c.width * c.clientWidth, best[1] / c.height * c.clientHeight];
-    }""")
+    }""",
+    )
     box = page.locator(".mlcourse-map canvas").bounding_box()
     return box["x"] + 1 + x, box["y"] + 1 + y  # +1: the canvas border
 
@@ -114,8 +120,10 @@ def test_explorer_in_the_browser(tmp_path, interface):
     OUTPUT.mkdir(parents=True, exist_ok=True)
     screenshot = OUTPUT / f"explorer_browser_{interface}.png"
 
-    with jupyterlab(tmp_path, interface) as url, \
-            notebook_page(url, "explorer_test.ipynb", screenshot=screenshot, interface=interface) as page:
+    with (
+        jupyterlab(tmp_path, interface) as url,
+        notebook_page(url, "explorer_test.ipynb", screenshot=screenshot, interface=interface) as page,
+    ):
         wait_for_map(page, points=str(N_CLIPS), colorBy="instrument", space="complete")
         before = canvas_state(page)
         assert before.get("busySeen") == "1", "no progress note was shown while UMAP ran"
@@ -152,8 +160,9 @@ def test_explorer_in_the_browser(tmp_path, interface):
         wait_for_map(page, selected=str(clip))
         shown = [page.locator(".mlcourse-neighbour b").nth(k).inner_text() for k in range(N_NEIGHBOURS)]
         finder = NearestNeighbors(n_neighbors=N_NEIGHBOURS + 1).fit(data["embeddings"][:, :8])
-        expected = [data["names"][j] for j in finder.kneighbors(data["embeddings"][clip:clip + 1, :8])[1][0]
-                    if j != clip][:N_NEIGHBOURS]
+        expected = [
+            data["names"][j] for j in finder.kneighbors(data["embeddings"][clip : clip + 1, :8])[1][0] if j != clip
+        ][:N_NEIGHBOURS]
         assert shown == expected
         players = page.locator("audio.mlcourse-player")
         assert players.count() == 1 + N_NEIGHBOURS

@@ -12,8 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "mlcourse"
-CHAPTERS = {"mlcourse.disentangled", "mlcourse.crossmodal", "mlcourse.selfsup", "mlcourse.versions",
-            "mlcourse.segment"}
+CHAPTERS = {"mlcourse.disentangled", "mlcourse.crossmodal", "mlcourse.selfsup", "mlcourse.versions", "mlcourse.segment"}
 
 
 def _module_name(path):
@@ -86,8 +85,11 @@ def test_the_package_has_no_import_cycle():
 
 
 def test_vocabulary_modules_never_import_a_chapter():
-    offenders = {module: sorted({t for t, _ in imports if t in CHAPTERS})
-                 for module, imports in GRAPH.items() if module not in CHAPTERS}
+    offenders = {
+        module: sorted({t for t, _ in imports if t in CHAPTERS})
+        for module, imports in GRAPH.items()
+        if module not in CHAPTERS
+    }
     assert not {module: chapters for module, chapters in offenders.items() if chapters}
 
 
@@ -104,6 +106,9 @@ def test_chapters_define_no_network_or_loss_module():
 
     for chapter in sorted(CHAPTERS):
         module = importlib.import_module(chapter)
-        own = [name for name, value in vars(module).items()
-               if isinstance(value, type) and issubclass(value, torch.nn.Module) and value.__module__ == chapter]
+        own = [
+            name
+            for name, value in vars(module).items()
+            if isinstance(value, type) and issubclass(value, torch.nn.Module) and value.__module__ == chapter
+        ]
         assert not own, f"{chapter} defines {own}: move them to mlcourse.models or mlcourse.losses"

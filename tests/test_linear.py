@@ -67,8 +67,7 @@ def without_constant_features(X_train, X_test):
 @pytest.mark.parametrize("name", ["iris", "wine", "digits"])
 def test_lda_spans_the_same_subspace_as_scikit_learn(name):
     X, y = load(name)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, stratify=y,
-                                                        random_state=0)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
     X_train, X_test = without_constant_features(X_train, X_test)
     ours = LDA().fit(X_train, y_train)
     theirs = LinearDiscriminantAnalysis(solver="eigen").fit(X_train, y_train)
@@ -81,9 +80,7 @@ def test_lda_spans_the_same_subspace_as_scikit_learn(name):
         ours.explained_variance_ratio_, theirs.explained_variance_ratio_[:n_components], atol=1e-4
     )
     accuracies = [
-        KNeighborsClassifier(1)
-        .fit(lda.transform(X_train), y_train)
-        .score(lda.transform(X_test), y_test)
+        KNeighborsClassifier(1).fit(lda.transform(X_train), y_train).score(lda.transform(X_test), y_test)
         for lda in (ours, theirs)
     ]
     assert abs(accuracies[0] - accuracies[1]) <= 0.01
@@ -100,16 +97,12 @@ def test_lda_solves_the_generalized_eigenproblem():
     X, y = load("wine")
     lda = LDA().fit(X, y)
     class_index = np.unique(y, return_inverse=True)[1]
-    within = sum(
-        np.mean(class_index == c) * np.cov(X[class_index == c].T, bias=True) for c in range(3)
-    )
+    within = sum(np.mean(class_index == c) * np.cov(X[class_index == c].T, bias=True) for c in range(3))
     overall = np.cov(X.T, bias=True)
     between = overall - within
     regularised_within = within + lda.reg * np.eye(X.shape[1])
     for w, eigenvalue in zip(lda.components_, lda.eigenvalues_):
-        np.testing.assert_allclose(
-            between @ w, eigenvalue * regularised_within @ w, rtol=1e-6, atol=1e-9
-        )
+        np.testing.assert_allclose(between @ w, eigenvalue * regularised_within @ w, rtol=1e-6, atol=1e-9)
         assert w @ regularised_within @ w == pytest.approx(1.0)
     assert np.all(np.diff(lda.eigenvalues_) <= 0)
     assert lda.explained_variance_ratio_.sum() == pytest.approx(1.0)
@@ -165,7 +158,6 @@ def test_find_target_neighbors_names_a_class_too_small():
     y = np.array(["a", "a", "a", "a", "b", "b", "b"])
     with pytest.raises(ValueError, match=r"class b has only 3 sample.*lower n_neighbors to 2"):
         find_target_neighbors(X, y, n_neighbors=3)
-
 
 
 @pytest.mark.parametrize("n_neighbors", [1, 2, 3, 5])
@@ -238,19 +230,19 @@ def tiny_lmnn_problem(seed, n_components=3):
     return L, X, y, find_target_neighbors(X, y, n_neighbors=2)
 
 
-@pytest.mark.parametrize(("seed", "n_components", "margin", "push_weight"),
-                         [(0, 3, 1.0, 0.5), (1, 2, 2.0, 0.3), (2, 3, 0.5, 0.9)])
+@pytest.mark.parametrize(
+    ("seed", "n_components", "margin", "push_weight"), [(0, 3, 1.0, 0.5), (1, 2, 2.0, 0.3), (2, 3, 0.5, 0.9)]
+)
 def test_lmnn_loss_and_gradient_match_explicit_loops(seed, n_components, margin, push_weight):
     L, X, y, targets = tiny_lmnn_problem(seed, n_components)
-    expected_loss, expected_gradient, expected_active = lmnn_loss_by_loops(
-        L, X, y, targets, margin, push_weight
-    )
+    expected_loss, expected_gradient, expected_active = lmnn_loss_by_loops(L, X, y, targets, margin, push_weight)
     n_triplets = len(X) * targets.shape[1] * 8  # 8 differently labelled points per anchor
     assert 0 < expected_active < n_triplets, "the problem must exercise the hinge's both sides"
 
     L_tensor = torch.tensor(L, requires_grad=True)
-    loss, n_active = lmnn_loss(L_tensor, torch.tensor(X), torch.tensor(y), targets,
-                               margin=margin, push_weight=push_weight, return_active=True)
+    loss, n_active = lmnn_loss(
+        L_tensor, torch.tensor(X), torch.tensor(y), targets, margin=margin, push_weight=push_weight, return_active=True
+    )
     loss.backward()
     assert n_active == expected_active
     assert loss.item() == pytest.approx(expected_loss, rel=1e-10)
@@ -266,8 +258,7 @@ def test_lmnn_loss_blockwise_equals_one_block(anchors_per_block):
 
     def loss_and_gradient(block):
         L_leaf = L.clone().requires_grad_(True)
-        loss, n_active = lmnn_loss(L_leaf, X, y, targets, return_active=True,
-                                   anchors_per_block=block)
+        loss, n_active = lmnn_loss(L_leaf, X, y, targets, return_active=True, anchors_per_block=block)
         loss.backward()
         return loss.item(), L_leaf.grad, n_active
 
@@ -282,8 +273,9 @@ def test_lmnn_loss_blockwise_equals_one_block(anchors_per_block):
 def test_lmnn_loss_float32_agrees_with_float64():
     L, X, y, targets = tiny_lmnn_problem(seed=4)
     loss64 = lmnn_loss(torch.tensor(L), torch.tensor(X), torch.tensor(y), targets)
-    loss32 = lmnn_loss(torch.tensor(L, dtype=torch.float32), torch.tensor(X, dtype=torch.float32),
-                       torch.tensor(y), targets)
+    loss32 = lmnn_loss(
+        torch.tensor(L, dtype=torch.float32), torch.tensor(X, dtype=torch.float32), torch.tensor(y), targets
+    )
     assert loss32.dtype == torch.float32
     assert loss32.item() == pytest.approx(loss64.item(), rel=1e-5)
 
@@ -337,8 +329,7 @@ def test_lmnn_accepts_an_init_array_and_starts_from_it():
     with pytest.warns(ConvergenceWarning):
         lmnn.fit(X, y)
     assert lmnn.components_.shape == (2, X.shape[1])
-    expected_start = lmnn_loss(torch.tensor(start), torch.tensor(X), torch.tensor(y),
-                               find_target_neighbors(X, y, 3))
+    expected_start = lmnn_loss(torch.tensor(start), torch.tensor(X), torch.tensor(y), find_target_neighbors(X, y, 3))
     assert lmnn.loss_history_[0] == pytest.approx(expected_start.item(), rel=1e-5)  # float32 fit
 
 
@@ -362,8 +353,7 @@ def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
 
 
-@pytest.mark.parametrize("estimator", [LDA(n_components=1, reg=1e-3),
-                                       LMNN(n_neighbors=2, init="identity", margin=2.0)])
+@pytest.mark.parametrize("estimator", [LDA(n_components=1, reg=1e-3), LMNN(n_neighbors=2, init="identity", margin=2.0)])
 def test_clone_and_get_params_round_trip(estimator):
     copy = clone(estimator)
     assert copy is not estimator
@@ -401,8 +391,15 @@ def test_lmnn_fit_in_float32_learns_the_float64_map():
     targets = find_target_neighbors(X, y, n_neighbors=3)
     initial_map = PCA(svd_solver="full").fit(X).components_
     in_float64, *_ = _minimise_lmnn_loss(
-        torch.tensor(initial_map), torch.tensor(X), torch.tensor(y), torch.tensor(targets),
-        margin=1.0, push_weight=0.5, max_iter=200, tol=1e-5, verbose=False,
+        torch.tensor(initial_map),
+        torch.tensor(X),
+        torch.tensor(y),
+        torch.tensor(targets),
+        margin=1.0,
+        push_weight=0.5,
+        max_iter=200,
+        tol=1e-5,
+        verbose=False,
     )
     np.testing.assert_allclose(in_float32.components_, in_float64.numpy(), atol=1e-2)
 

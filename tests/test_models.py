@@ -98,10 +98,10 @@ def test_chroma_net_blocks_are_equivariant_by_circular_convolution():
     chroma = torch.rand(2, 12, 40)
     convolution = net.convolutions[0]
     with torch.no_grad():
-        tiled = torch.cat([chroma, chroma, chroma], dim=1).unsqueeze(1)           # (B, 1, 36, T)
-        plain = torch.nn.functional.conv2d(tiled, convolution.weight, padding=(0, 1))   # (B, 5, 25, T)
+        tiled = torch.cat([chroma, chroma, chroma], dim=1).unsqueeze(1)  # (B, 1, 36, T)
+        plain = torch.nn.functional.conv2d(tiled, convolution.weight, padding=(0, 1))  # (B, 5, 25, T)
         padded = torch.nn.functional.pad(chroma.unsqueeze(1), (0, 0, 6, 5), mode="circular")
-        circular = convolution(padded)                                            # (B, 5, 12, T)
+        circular = convolution(padded)  # (B, 5, 12, T)
     # Output row k of the circular conv starts at input row k - 6 (mod 12): row k + 6 of the tiled input.
     torch.testing.assert_close(circular, plain[:, :, 6:18])
 

@@ -42,8 +42,11 @@ def _lines(source):
 def _definitions(source):
     """Names of the functions and classes a cell defines at its top level (IPython magics skipped)."""
     code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
-    return [node.name for node in ast.parse(code).body
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    return [
+        node.name
+        for node in ast.parse(code).body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    ]
 
 
 def test_the_notebooks_are_found():
@@ -51,28 +54,44 @@ def test_the_notebooks_are_found():
 
 
 def test_every_cell_that_is_not_a_solution_or_an_inline_version_is_short():
-    long = [f"{name}: {len(_lines(source))} lines" for name, source, tags in CELLS
-            if not tags & EXEMPT and len(_lines(source)) > MAX_LINES]
+    long = [
+        f"{name}: {len(_lines(source))} lines"
+        for name, source, tags in CELLS
+        if not tags & EXEMPT and len(_lines(source)) > MAX_LINES
+    ]
     assert not long, f"cells over {MAX_LINES} lines (split them, or move the machinery to mlcourse): {long}"
 
 
 def test_an_inline_version_is_checked_against_the_package():
-    unchecked = [name for name, source, tags in CELLS
-                 if "inline" in tags and not any(isinstance(node, ast.Assert) for node in ast.walk(
-                     ast.parse("\n".join(line for line in source.splitlines()
-                                         if not line.lstrip().startswith(("%", "!"))))))]
+    unchecked = [
+        name
+        for name, source, tags in CELLS
+        if "inline" in tags
+        and not any(
+            isinstance(node, ast.Assert)
+            for node in ast.walk(
+                ast.parse("\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))))
+            )
+        )
+    ]
     assert not unchecked, f"inline cells without an assert against the package: {unchecked}"
 
 
 def test_notebooks_define_functions_only_as_inline_versions_or_solutions():
-    defined = [f"{name}: {', '.join(_definitions(source))}" for name, source, tags in CELLS
-               if not tags & EXEMPT and _definitions(source)]
+    defined = [
+        f"{name}: {', '.join(_definitions(source))}"
+        for name, source, tags in CELLS
+        if not tags & EXEMPT and _definitions(source)
+    ]
     assert not defined, f"definitions that belong in mlcourse (or tag an inline version 'inline'): {defined}"
 
 
-@pytest.mark.parametrize("source, expected", [
-    ("def f():\n    pass\n\n\nclass A:\n    pass\nx = 1", ["f", "A"]),
-    ("%matplotlib inline\nsquare = lambda x: x * x", []),
-])
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("def f():\n    pass\n\n\nclass A:\n    pass\nx = 1", ["f", "A"]),
+        ("%matplotlib inline\nsquare = lambda x: x * x", []),
+    ],
+)
 def test_definitions_are_found(source, expected):
     assert _definitions(source) == expected

@@ -38,8 +38,11 @@ def synthetic_set(durations_s=(20.0, 17.3, 22.1, 18.6), seed=0):
         frames = int(round(duration / sg.FRAME_SECONDS))
         tunes.append(envelope + rng.normal(0, 2, size=(128, frames)))
     starts = np.cumsum([0] + [tune.shape[1] for tune in tunes])
-    return sg.TuneSet(logmel=np.concatenate(tunes, axis=1).astype(np.float32),
-                      boundaries_s=starts * sg.FRAME_SECONDS, version_ids=[f"tune-{k}" for k in range(len(tunes))])
+    return sg.TuneSet(
+        logmel=np.concatenate(tunes, axis=1).astype(np.float32),
+        boundaries_s=starts * sg.FRAME_SECONDS,
+        version_ids=[f"tune-{k}" for k in range(len(tunes))],
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -64,7 +67,7 @@ def test_tune_sets_join_whole_versions_with_trimmed_starts(smoke_test):
         np.testing.assert_allclose(frames * tune_set.frame_seconds, tune_set.boundaries_s)
         for k, version in enumerate(tune_set.version_ids):
             whole = version_logmel(smoke_test, version)
-            tune = tune_set.logmel[:, frames[k]:frames[k + 1]]
+            tune = tune_set.logmel[:, frames[k] : frames[k + 1]]
             trimmed = whole.shape[1] - tune.shape[1]
             assert trimmed == 0 if k == 0 else 0 <= trimmed <= 129
             np.testing.assert_array_equal(tune, whole[:, trimmed:])
@@ -79,7 +82,8 @@ def test_tune_sets_are_reproducible_and_start_off_the_grid(smoke_test):
         np.testing.assert_array_equal(a.boundaries_s, b.boundaries_s)
         np.testing.assert_array_equal(a.logmel, b.logmel)
     assert [s.version_ids for s in first] != [s.version_ids for s in other] or any(
-        not np.array_equal(a.boundaries_s, b.boundaries_s) for a, b in zip(first, other))
+        not np.array_equal(a.boundaries_s, b.boundaries_s) for a, b in zip(first, other)
+    )
     inner = np.concatenate([s.boundaries_s[1:-1] for s in first])
     assert not np.allclose(inner % 3.0, 0.0), "trimming moves boundaries off the 3-second grid"
 
@@ -119,7 +123,7 @@ def test_windows_cut_the_spectrogram_at_their_starts():
     windows = sg.sliding_windows(logmel, window=130, hop=22)
     assert windows.shape == (8, 128, 130) and windows.flags.c_contiguous
     for window, start in zip(windows, starts):
-        np.testing.assert_array_equal(window, logmel[:, start:start + 130])
+        np.testing.assert_array_equal(window, logmel[:, start : start + 130])
     np.testing.assert_allclose(sg.window_times(300), (starts + 65) * 3.0 / 130)
     assert sg.window_times(130) == pytest.approx([1.5])
     with pytest.raises(ValueError, match="fewer than one window"):
@@ -186,8 +190,7 @@ def slow_novelty(ssm, kernel_size, gap):
 def test_novelty_matches_a_slow_loop(kernel_size, gap):
     features = np.random.default_rng(4).normal(size=(30, 6))
     ssm = sg.self_similarity(features)
-    np.testing.assert_allclose(sg.novelty_curve(ssm, kernel_size, gap), slow_novelty(ssm, kernel_size, gap),
-                               atol=1e-12)
+    np.testing.assert_allclose(sg.novelty_curve(ssm, kernel_size, gap), slow_novelty(ssm, kernel_size, gap), atol=1e-12)
 
 
 def block_diagonal(sizes):
@@ -232,14 +235,17 @@ def test_pick_boundaries_threshold_distance_and_oracle_count():
     # 2.0 s and 4.5 s are closer than 3 s: only the higher peak of the two stays.
     np.testing.assert_array_equal(sg.pick_boundaries(novelty, times, threshold=0.5, min_distance_s=3), [1.0, 4.5])
     # The oracle count ignores the threshold and keeps the strongest peaks, in time order.
-    np.testing.assert_array_equal(sg.pick_boundaries(novelty, times, threshold=0.99, min_distance_s=0,
-                                                     n_boundaries=2), [1.0, 4.5])
-    np.testing.assert_array_equal(sg.pick_boundaries(novelty, times, min_distance_s=0, n_boundaries=10),
-                                  [1.0, 2.0, 3.0, 4.5])
+    np.testing.assert_array_equal(
+        sg.pick_boundaries(novelty, times, threshold=0.99, min_distance_s=0, n_boundaries=2), [1.0, 4.5]
+    )
+    np.testing.assert_array_equal(
+        sg.pick_boundaries(novelty, times, min_distance_s=0, n_boundaries=10), [1.0, 2.0, 3.0, 4.5]
+    )
     # Given the duration, peaks closer than min_distance_s to the start or the end are dropped.
     np.testing.assert_array_equal(sg.pick_boundaries(novelty, times, threshold=0.5, min_distance_s=1.5), [1.0, 4.5])
-    np.testing.assert_array_equal(sg.pick_boundaries(novelty, times, threshold=0.5, min_distance_s=1.5,
-                                                     duration=6.0), [4.5])
+    np.testing.assert_array_equal(
+        sg.pick_boundaries(novelty, times, threshold=0.5, min_distance_s=1.5, duration=6.0), [4.5]
+    )
     with pytest.raises(ValueError, match="same length"):
         sg.pick_boundaries(novelty, times[:-1])
 
@@ -267,7 +273,8 @@ def test_scores_agree_with_mir_eval():
         precision, recall, f_measure = mir_eval.segment.detection(*intervals, window=window, trim=True)
         name = f"{window:g}"
         assert (scores[f"P@{name}"], scores[f"R@{name}"], scores[f"F@{name}"]) == pytest.approx(
-            (precision, recall, f_measure))
+            (precision, recall, f_measure)
+        )
     untrimmed = sg.score_boundaries(reference, estimated, duration=60, trim=False)
     assert untrimmed["F@3"] > scores["F@3"], "0 and the end always hit when they are scored"
     with pytest.raises(ValueError, match="between 0 and the duration"):
@@ -293,12 +300,23 @@ def test_pipeline_finds_the_boundaries_of_stationary_tunes():
 def test_evaluate_segmentation_takes_arrays_or_tensors():
     sets = [synthetic_set(seed=seed) for seed in range(3)]
     table = sg.evaluate_segmentation(sets, sg.mfcc_windows)
-    assert list(table.columns) == ["set", "n_tunes", "duration", "n_estimated",
-                                   "F@0.5", "P@0.5", "R@0.5", "F@3", "P@3", "R@3"]
+    assert list(table.columns) == [
+        "set",
+        "n_tunes",
+        "duration",
+        "n_estimated",
+        "F@0.5",
+        "P@0.5",
+        "R@0.5",
+        "F@3",
+        "P@3",
+        "R@3",
+    ]
     assert len(table) == 3 and (table["F@0.5"] == 1.0).all()
     # A network's embed() returns a tensor; the oracle count gives each set its true number of boundaries.
-    as_tensor = sg.evaluate_segmentation(sets, lambda windows: torch.from_numpy(sg.mfcc_windows(windows)),
-                                         oracle_count=True)
+    as_tensor = sg.evaluate_segmentation(
+        sets, lambda windows: torch.from_numpy(sg.mfcc_windows(windows)), oracle_count=True
+    )
     assert (as_tensor.n_estimated == 3).all() and (as_tensor["F@0.5"] == 1.0).all()
     with pytest.raises(ValueError, match="embed_windows"):
         sg.evaluate_segmentation(sets, lambda windows: np.zeros((2, 4)))
@@ -347,4 +365,4 @@ def test_once_per_set_describes_each_set_of_windows_once():
     np.testing.assert_array_equal(cached(first), describe(first))
     for windows in (first, second, first.copy(), second):
         np.testing.assert_array_equal(cached(windows), describe(windows))
-    assert len(calls) == 2 + 4 + 1       # the four direct calls, and one cached call per distinct set
+    assert len(calls) == 2 + 4 + 1  # the four direct calls, and one cached call per distinct set

@@ -35,6 +35,7 @@ NEXT = np.array([i + 1 if i % 4 < 3 else -1 for i in range(24)])
 
 # --- samplers -------------------------------------------------------------------------------
 
+
 def test_adjacent_pairs_are_successors_from_distinct_recordings():
     sampler = AdjacentPairBatches(NEXT, 5, groups=GROUPS, batches_per_epoch=20, seed=3)
     for batch in sampler:
@@ -72,6 +73,7 @@ def test_random_batches_hold_distinct_clips():
 
 # --- discriminators and the prior ----------------------------------------------------------
 
+
 def test_adjacency_discriminator_ignores_the_order_of_the_pair():
     torch.manual_seed(0)
     judge = AdjacencyDiscriminator(8)
@@ -92,8 +94,9 @@ def test_adjacency_discriminator_loss_is_the_bce_of_true_and_shifted_pairs():
     loss_fn = AdjacencyDiscriminatorLoss(6)
     queries, positives = torch.randn(4, 6), torch.randn(4, 6)
     judge = loss_fn.discriminator
-    expected = 0.5 * (-F.logsigmoid(judge(queries, positives)).mean()
-                      - F.logsigmoid(-judge(queries, positives[[3, 0, 1, 2]])).mean())
+    expected = 0.5 * (
+        -F.logsigmoid(judge(queries, positives)).mean() - F.logsigmoid(-judge(queries, positives[[3, 0, 1, 2]])).mean()
+    )
     assert torch.allclose(loss_fn(queries, positives), expected, atol=1e-6)
     assert 0.0 <= loss_fn.last_accuracy <= 1.0
 
@@ -123,6 +126,7 @@ def test_prior_is_seeded():
 
 
 # --- training steps -------------------------------------------------------------------------
+
 
 class Linear(torch.nn.Module):
     """A tiny embedding network over flat features, for step tests."""
@@ -184,7 +188,7 @@ def test_adjacency_step_augments_every_clip_of_the_pairs():
         return x + torch.arange(len(x), dtype=x.dtype)[:, None]
 
     loss = AdjacencyStep(augment=augment)(model, adjacency_dssm_loss, features, None, batch)
-    assert len(seen) == 1 and torch.equal(seen[0], features[batch])   # queries and successors, once
+    assert len(seen) == 1 and torch.equal(seen[0], features[batch])  # queries and successors, once
     altered = features[batch] + torch.arange(6, dtype=features.dtype)[:, None]
     expected = adjacency_dssm_loss(model(altered[:3]), model(altered[3:]))
     assert torch.allclose(loss, expected, atol=1e-6)
@@ -202,19 +206,32 @@ def test_train_self_supervised_starts_from_the_untrained_network_of_its_seed(met
         started_from.setdefault("state", {k: v.clone() for k, v in net.state_dict().items()})
 
     with mock.patch("mlcourse.selfsup.train", side_effect=record_start) as fake:
-        net, easy = train_self_supervised(method, _clips(), NEXT, GROUPS, embedding_dim=8, epochs=2,
-                                          batches_per_epoch=1, batch_size=3, augment=lambda x: x, seed=5)
+        net, easy = train_self_supervised(
+            method,
+            _clips(),
+            NEXT,
+            GROUPS,
+            embedding_dim=8,
+            epochs=2,
+            batches_per_epoch=1,
+            batch_size=3,
+            augment=lambda x: x,
+            seed=5,
+        )
     torch.manual_seed(5)
     untrained = EmbeddingNet(8, normalize=(method == "SimCLR"))
     assert all(torch.equal(started_from["state"][k], v) for k, v in untrained.state_dict().items())
     assert net.normalize == (method == "SimCLR")
     stages = [call.kwargs["step"] for call in fake.call_args_list]
-    assert len(stages) == (2 if method == "A-AdjD" else 1)   # A-AdjD: alone, then with the prior
+    assert len(stages) == (2 if method == "A-AdjD" else 1)  # A-AdjD: alone, then with the prior
     if method == "SimCLR":
         assert isinstance(stages[0], AugmentedViewsStep)
     else:
-        assert [step.prior is not None for step in stages] == {"DSSM": [False], "A-DSSM": [True],
-                                                             "A-AdjD": [False, True]}[method]
+        assert [step.prior is not None for step in stages] == {
+            "DSSM": [False],
+            "A-DSSM": [True],
+            "A-AdjD": [False, True],
+        }[method]
         assert all(step.augment is not None for step in stages)
 
 
@@ -222,7 +239,7 @@ def test_train_self_supervised_records_easy_fractions_and_is_seeded():
     kwargs = dict(embedding_dim=8, epochs=2, batches_per_epoch=2, batch_size=3, seed=1, device="cpu")
     first, easy = train_self_supervised("A-AdjD", _clips(), NEXT, GROUPS, **kwargs)
     again, _ = train_self_supervised("A-AdjD", _clips(), NEXT, GROUPS, **kwargs)
-    assert len(easy) == 4 and all(0 <= f <= 1 for f in easy)   # two stages of one epoch, two steps each
+    assert len(easy) == 4 and all(0 <= f <= 1 for f in easy)  # two stages of one epoch, two steps each
     assert not first.training
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
     _, simclr_easy = train_self_supervised("SimCLR", _clips(), NEXT, GROUPS, augment=lambda x: x + 1, **kwargs)
@@ -254,9 +271,12 @@ def test_evaluate_network_scores_the_representation_and_the_embedding():
     train_clips, test_clips = _clips(len(train_meta)), _clips(len(test_meta), seed=1)
     scores = evaluate_network(net, train_clips, train_meta, test_clips, test_meta)
     with torch.no_grad():
-        expected = {"representation": evaluate_embedding(net.backbone(train_clips), train_meta,
-                                                         net.backbone(test_clips), test_meta),
-                    "embedding": evaluate_embedding(net(train_clips), train_meta, net(test_clips), test_meta)}
+        expected = {
+            "representation": evaluate_embedding(
+                net.backbone(train_clips), train_meta, net.backbone(test_clips), test_meta
+            ),
+            "embedding": evaluate_embedding(net(train_clips), train_meta, net(test_clips), test_meta),
+        }
     for part in expected:
         assert scores[part] == pytest.approx(expected[part], abs=1e-6)
 
@@ -281,13 +301,24 @@ def test_adjacency_training_pulls_adjacent_clips_together(smoke):
     net = EmbeddingNet(16, normalize=False, widths=(8, 16))
     before = ratio(net)
     sampler = AdjacentPairBatches(data.next_index, 16, groups=groups, batches_per_epoch=15, seed=0)
-    train(net, adjacency_dssm_loss, rolls, None, sampler, epochs=3, seed=0, device="cpu",
-          step=AdjacencyStep(), progress=False)
+    train(
+        net,
+        adjacency_dssm_loss,
+        rolls,
+        None,
+        sampler,
+        epochs=3,
+        seed=0,
+        device="cpu",
+        step=AdjacencyStep(),
+        progress=False,
+    )
     after = ratio(net)
     assert after < 0.85 * before, (before, after)
 
 
 # --- evaluation -----------------------------------------------------------------------------
+
 
 def _meta(n_pieces, versions, clips, seed=0):
     rng = np.random.default_rng(seed)
@@ -295,9 +326,16 @@ def _meta(n_pieces, versions, clips, seed=0):
     for piece in range(n_pieces):
         for version in range(versions):
             for clip in range(clips):
-                rows.append({"piece_id": f"p{piece}", "version_id": f"p{piece}-v{version}",
-                             "genre": f"g{piece % 3}", "mood": f"m{rng.integers(2)}",
-                             "instrument": f"i{version}", "era": f"e{piece % 2}"})
+                rows.append(
+                    {
+                        "piece_id": f"p{piece}",
+                        "version_id": f"p{piece}-v{version}",
+                        "genre": f"g{piece % 3}",
+                        "mood": f"m{rng.integers(2)}",
+                        "instrument": f"i{version}",
+                        "era": f"e{piece % 2}",
+                    }
+                )
     return pd.DataFrame(rows)
 
 

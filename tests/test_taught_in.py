@@ -34,7 +34,7 @@ def _pointers_and_references():
                 if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
                     doc = ast.get_docstring(node) or ""
                     if "Taught in" in doc:
-                        notebooks = POINTER.findall(doc[doc.index("Taught in"):])
+                        notebooks = POINTER.findall(doc[doc.index("Taught in") :])
                         pointers.append((path.relative_to(ROOT).as_posix(), node.name, top.name, notebooks))
     return pointers, references
 
@@ -68,4 +68,5 @@ def test_pointer_names_a_notebook_that_uses_it(path, name, owner, notebooks):
         assert (ROOT / "notebooks" / f"{notebook}.ipynb").exists(), f"{path}: {name} points to a missing {notebook}"
         text = _notebook_text(notebook)
         assert any(re.search(rf"\b{re.escape(user)}\b", text) for user in users), (
-            f"{path}: {name} says it is taught in {notebook}, which uses neither it nor anything that calls it")
+            f"{path}: {name} says it is taught in {notebook}, which uses neither it nor anything that calls it"
+        )

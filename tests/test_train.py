@@ -40,8 +40,19 @@ def small_run(features, codes, epochs=2, seed=0, **options):
     torch.manual_seed(seed)
     model = EmbeddingNet(**SMALL)
     sampler = ClassBalancedBatches(codes, 4, 4, batches_per_epoch=6, seed=seed)
-    history = train(model, TripletMarginLoss(margin=0.2, mining="all"), features, codes, sampler,
-                    epochs=epochs, lr=3e-3, device="cpu", seed=seed, progress=False, **options)
+    history = train(
+        model,
+        TripletMarginLoss(margin=0.2, mining="all"),
+        features,
+        codes,
+        sampler,
+        epochs=epochs,
+        lr=3e-3,
+        device="cpu",
+        seed=seed,
+        progress=False,
+        **options,
+    )
     return model, history
 
 
@@ -116,8 +127,7 @@ def test_the_loss_parameters_are_trained_too(instrument_clips):
     features, codes = instrument_clips
     loss = CentreLoss(SMALL["embedding_dim"])
     sampler = ClassBalancedBatches(codes, 2, 2, batches_per_epoch=3, seed=0)
-    train(EmbeddingNet(**SMALL), loss, features, codes, sampler, epochs=1, device="cpu",
-          lr=0.1, progress=False)
+    train(EmbeddingNet(**SMALL), loss, features, codes, sampler, epochs=1, device="cpu", lr=0.1, progress=False)
     assert (loss.centre < 3.0).all()
 
 
@@ -199,21 +209,32 @@ class SlowSampler:
 
 def slow_step(seconds):
     """The default step, taking at least `seconds` more."""
+
     def step(*args):
         time.sleep(seconds)
         return default_step(*args)
+
     return step
 
 
 @pytest.mark.parametrize("input_sleep, step_sleep", [(0.04, 0.0), (0.0, 0.04), (0.03, 0.02)])
-def test_the_epoch_time_is_split_into_waiting_for_batches_and_computing(instrument_clips, input_sleep,
-                                                                        step_sleep):
+def test_the_epoch_time_is_split_into_waiting_for_batches_and_computing(instrument_clips, input_sleep, step_sleep):
     features, codes = instrument_clips
     sampler = SlowSampler(ClassBalancedBatches(codes, 4, 4, batches_per_epoch=5, seed=0), input_sleep)
-    history = train(EmbeddingNet(**SMALL), TripletMarginLoss(mining="all"), features, codes, sampler,
-                    epochs=2, device="cpu", step=slow_step(step_sleep), progress=False)
-    for wall, waiting, computing in zip(history.epoch_seconds, history.epoch_input_seconds,
-                                        history.epoch_compute_seconds):
+    history = train(
+        EmbeddingNet(**SMALL),
+        TripletMarginLoss(mining="all"),
+        features,
+        codes,
+        sampler,
+        epochs=2,
+        device="cpu",
+        step=slow_step(step_sleep),
+        progress=False,
+    )
+    for wall, waiting, computing in zip(
+        history.epoch_seconds, history.epoch_input_seconds, history.epoch_compute_seconds
+    ):
         # each sleep is counted on its own side, and the two sides are disjoint parts of the epoch
         assert 5 * input_sleep <= waiting < 5 * input_sleep + 0.1
         assert computing >= 5 * step_sleep
@@ -239,7 +260,7 @@ def test_the_step_clock_gives_index_tensors_and_times_its_parts():
 def test_on_cuda_the_clock_reads_the_gpu_time_not_the_launch_time():
     device = torch.device("cuda")
     matrix = torch.randn(4096, 4096, device=device)
-    torch.tanh(matrix @ matrix)                 # cuBLAS starts up (on the host) before the timing
+    torch.tanh(matrix @ matrix)  # cuBLAS starts up (on the host) before the timing
     clock = StepClock(device)
     clock.start()
     launch_seconds = []
@@ -247,7 +268,7 @@ def test_on_cuda_the_clock_reads_the_gpu_time_not_the_launch_time():
         assert batch.device.type == "cuda"
         started = time.perf_counter()
         with clock.step():
-            for _ in range(20):                 # queued: the host returns before the GPU is done
+            for _ in range(20):  # queued: the host returns before the GPU is done
                 matrix = torch.tanh(matrix @ matrix)
         launch_seconds.append(time.perf_counter() - started)
     wall = clock.stop()
@@ -292,8 +313,15 @@ def test_history_keeps_the_losss_stats_of_every_step():
     features = torch.randn(24, 128, 130)
     labels = np.repeat(np.arange(6), 4)
     sampler = ClassBalancedBatches(labels, 3, 4, batches_per_epoch=3, seed=0)
-    history = train(EmbeddingNet(embedding_dim=8, widths=(4,)), TripletMarginLoss(0.2), features, labels, sampler,
-                    epochs=2, progress=False)
+    history = train(
+        EmbeddingNet(embedding_dim=8, widths=(4,)),
+        TripletMarginLoss(0.2),
+        features,
+        labels,
+        sampler,
+        epochs=2,
+        progress=False,
+    )
     assert len(history.step_stats) == len(history.step_losses) == 6
     assert [stats["loss"] for stats in history.step_stats] == pytest.approx(history.step_losses)
     assert all(0 <= stats["active_share_of_valid"] <= 1 for stats in history.step_stats)
@@ -309,8 +337,9 @@ def test_sampled_triplets_step_scores_exactly_the_batchs_thirds():
     batch = torch.tensor([0, 1, 2, 3, 4, 5, 6, 7, 8])
     loss = sampled_triplets_step(model, TripletMarginLoss(0.5), features, None, batch)
     embeddings = model(features)
-    hinges = torch.relu((embeddings[0:3] - embeddings[3:6]).norm(dim=1)
-                        - (embeddings[0:3] - embeddings[6:9]).norm(dim=1) + 0.5)
+    hinges = torch.relu(
+        (embeddings[0:3] - embeddings[3:6]).norm(dim=1) - (embeddings[0:3] - embeddings[6:9]).norm(dim=1) + 0.5
+    )
     expected = hinges.sum() / max(1, int((hinges > 0).sum()))
     torch.testing.assert_close(loss, expected)
     rows = torch.arange(3)
@@ -324,17 +353,18 @@ def test_pair_step_compares_each_first_clip_with_its_second():
     features = torch.randn(10, 5)
     labels = torch.tensor([0, 1, 0, 2, 1, 0, 2, 2, 1, 0])
     model = torch.nn.Linear(5, 3)
-    batch = torch.tensor([7, 2, 9, 4, 3, 0, 8, 1])           # pairs (7, 3), (2, 0), (9, 8), (4, 1)
+    batch = torch.tensor([7, 2, 9, 4, 3, 0, 8, 1])  # pairs (7, 3), (2, 0), (9, 8), (4, 1)
     loss = pair_step(model, contrastive_loss, features, labels, batch)
     embeddings = model(features)
     firsts, seconds = batch[:4], batch[4:]
     distances = (embeddings[firsts] - embeddings[seconds]).norm(dim=1)
     similar = labels[firsts] == labels[seconds]
     assert similar.tolist() == [True, True, False, True]
-    positive_hinges = distances[similar]                     # pulled all the way: margin 0
+    positive_hinges = distances[similar]  # pulled all the way: margin 0
     negative_hinges = torch.relu(1.0 - distances[~similar])
-    expected = (positive_hinges.sum() / max(1, int((positive_hinges > 0).sum()))
-                + negative_hinges.sum() / max(1, int((negative_hinges > 0).sum())))
+    expected = positive_hinges.sum() / max(1, int((positive_hinges > 0).sum())) + negative_hinges.sum() / max(
+        1, int((negative_hinges > 0).sum())
+    )
     torch.testing.assert_close(loss, expected)
 
 
@@ -342,7 +372,7 @@ def test_recall_on_epoch_end_scores_the_model_of_that_epoch_on_other_groups():
     torch.manual_seed(0)
     features = torch.randn(30, 6)
     labels = np.arange(30) % 3
-    groups = np.arange(30) // 2                               # pairs of clips: one group each
+    groups = np.arange(30) // 2  # pairs of clips: one group each
     model = torch.nn.Linear(6, 4)
     evaluation = recall_on_epoch_end(features, labels, groups=groups, ks=(1, 3))(0, model)
     with torch.no_grad():
@@ -355,7 +385,8 @@ def test_recall_on_epoch_end_scores_the_model_of_that_epoch_on_other_groups():
 
 def test_recall_on_epoch_end_goes_into_the_history(instrument_clips):
     features, codes = instrument_clips
-    _, history = small_run(features, codes, epochs=2,
-                           on_epoch_end=recall_on_epoch_end(features[:40], codes[:40], ks=(1, 2)))
+    _, history = small_run(
+        features, codes, epochs=2, on_epoch_end=recall_on_epoch_end(features[:40], codes[:40], ks=(1, 2))
+    )
     assert [sorted(evaluation) for evaluation in history.evaluations] == [["valid R@1", "valid R@2"]] * 2
     assert all(0 <= value <= 1 for evaluation in history.evaluations for value in evaluation.values())

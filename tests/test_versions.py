@@ -55,8 +55,9 @@ def test_key_invariant_similarity_is_the_best_rotation():
     expected = np.empty((3, 4))
     for i in range(3):
         for j in range(4):
-            expected[i, j] = max(np.dot(a[i], np.roll(b[j], k)) / np.linalg.norm(a[i]) / np.linalg.norm(b[j])
-                                 for k in range(12))
+            expected[i, j] = max(
+                np.dot(a[i], np.roll(b[j], k)) / np.linalg.norm(a[i]) / np.linalg.norm(b[j]) for k in range(12)
+            )
     np.testing.assert_allclose(key_invariant_similarity(a, b), expected)
     np.testing.assert_allclose(key_invariant_similarity(a, np.roll(a, 7, axis=1)).diagonal(), 1.0)
     with pytest.raises(ValueError, match="pitch-class profiles"):
@@ -79,8 +80,8 @@ def test_clip_subset_step_draws_distinct_clips_of_each_version():
     step(model, loss_fn, features, torch.zeros(5), torch.tensor([4, 1]))
     drawn = seen[0][:, :, 0]
     assert drawn.shape == (2, 3)
-    assert ((drawn // 10) == torch.tensor([[4], [1]])).all()              # clips of the right version
-    assert all(len(set(row.tolist())) == 3 for row in drawn)               # without replacement
+    assert ((drawn // 10) == torch.tensor([[4], [1]])).all()  # clips of the right version
+    assert all(len(set(row.tolist())) == 3 for row in drawn)  # without replacement
     with pytest.raises(ValueError, match="only 6 clips"):
         ClipSubsetStep(7)(model, loss_fn, features, torch.zeros(5), torch.tensor([0]))
 
@@ -110,21 +111,26 @@ def test_version_pair_distances_by_brute_force(smoke_test):
     pairs = version_pair_distances(clip_net, versions, smoke_test)
     embeddings = embed(RecordingNet(clip_net), versions.clips).numpy().astype(np.float64)
     instrument = {v: smoke_test.meta.instrument[smoke_test.meta.version_id == v].iloc[0] for v in versions.version_ids}
-    expected = [(1 - embeddings[i] @ embeddings[j], versions.pieces[i] == versions.pieces[j],
-                 instrument[versions.version_ids[i]] == instrument[versions.version_ids[j]])
-                for i in range(len(embeddings)) for j in range(i + 1, len(embeddings))]
+    expected = [
+        (
+            1 - embeddings[i] @ embeddings[j],
+            versions.pieces[i] == versions.pieces[j],
+            instrument[versions.version_ids[i]] == instrument[versions.version_ids[j]],
+        )
+        for i in range(len(embeddings))
+        for j in range(i + 1, len(embeddings))
+    ]
     assert len(pairs) == len(expected)
     np.testing.assert_allclose(pairs.distance, [e[0] for e in expected], atol=1e-6)
     assert pairs["same piece"].tolist() == [e[1] for e in expected]
     assert pairs["same instrument"].tolist() == [e[2] for e in expected]
 
 
-
 def test_nearest_versions_rank_by_similarity_without_the_query():
     similarity = np.array([[1.0, 0.2, 0.9, 0.2], [0.2, 1.0, 0.1, 0.3], [0.9, 0.1, 1.0, 0.5], [0.2, 0.3, 0.5, 1.0]])
-    assert nearest_versions(similarity, 0, k=3).tolist() == [2, 1, 3]     # equal scores in row order
+    assert nearest_versions(similarity, 0, k=3).tolist() == [2, 1, 3]  # equal scores in row order
     assert nearest_versions(similarity, 3, k=2).tolist() == [2, 1]
-    assert similarity[0, 0] == 1.0                                         # the input is left as it was
+    assert similarity[0, 0] == 1.0  # the input is left as it was
 
 
 def test_describe_version_names_piece_instrument_and_transposition(smoke_test):

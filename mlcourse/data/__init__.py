@@ -16,7 +16,21 @@ from .dataset import load_dataset
 from .features import CLIP_SAMPLES, HOP_LENGTH, N_FRAMES, N_MELS, SAMPLE_RATE, compute_log_mel, compute_piano_roll
 
 __all__ = [
-    "CLIP_SAMPLES", "CONCEPTS", "ClipDataset", "HOP_LENGTH", "N_FRAMES", "N_MELS", "SAMPLE_RATE",
-    "SIZES", "build_dataset", "cache_root", "compute_log_mel", "compute_piano_roll",
-    "import_audio_folder", "load_audio_folder", "load_collection", "load_dataset", "recipe_dir",
+    "CLIP_SAMPLES",
+    "CONCEPTS",
+    "ClipDataset",
+    "HOP_LENGTH",
+    "N_FRAMES",
+    "N_MELS",
+    "SAMPLE_RATE",
+    "SIZES",
+    "build_dataset",
+    "cache_root",
+    "compute_log_mel",
+    "compute_piano_roll",
+    "import_audio_folder",
+    "load_audio_folder",
+    "load_collection",
+    "load_dataset",
+    "recipe_dir",
 ]

@@ -15,18 +15,20 @@ def main(argv: list[str] | None = None) -> int:
     recipe = commands.add_parser("recipe", help="select works from the music21 corpus and write the recipe in data/")
     recipe.add_argument("--seed", type=int, default=RECIPE_SEED)
     build = commands.add_parser("build", help="render the recipe and compute features into the cache")
-    build.add_argument("--size", default="workshop",
-                       help=f"one of {', '.join(SIZES)} (default: workshop)")
-    build.add_argument("--workers", type=int, default=None,
-                       help="parallel processes (default: the available cores, at most 4)")
-    imported = commands.add_parser("import", help="import an audio folder and a CSV of labels as a collection "
-                                   "(load it with MLCOURSE_DATASET=NAME)")
+    build.add_argument("--size", default="workshop", help=f"one of {', '.join(SIZES)} (default: workshop)")
+    build.add_argument(
+        "--workers", type=int, default=None, help="parallel processes (default: the available cores, at most 4)"
+    )
+    imported = commands.add_parser(
+        "import", help="import an audio folder and a CSV of labels as a collection (load it with MLCOURSE_DATASET=NAME)"
+    )
     imported.add_argument("folder", help="the folder of audio files")
     imported.add_argument("tags_csv", help="CSV with a file column and one column per concept")
     imported.add_argument("--name", required=True, help="the collection's name")
     imported.add_argument("--clips-per-file", type=int, default=10)
-    from_mirdata = commands.add_parser("import-mirdata", help="import a local copy of a mirdata collection "
-                                       f"({', '.join(MIRDATA_CONCEPTS)})")
+    from_mirdata = commands.add_parser(
+        "import-mirdata", help=f"import a local copy of a mirdata collection ({', '.join(MIRDATA_CONCEPTS)})"
+    )
     from_mirdata.add_argument("dataset", help="the mirdata name, e.g. gtzan_genre")
     from_mirdata.add_argument("--data-home", default=None, help="where your copy is (default: mirdata's)")
     from_mirdata.add_argument("--name", default=None, help="the collection's name (default: the mirdata name)")

@@ -72,8 +72,9 @@ def read_recipe(folder: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]
     """
     folder = Path(folder or recipe_dir())
     if not (folder / "works.csv").exists() or not (folder / "versions.csv").exists():
-        raise FileNotFoundError(f"no recipe in {folder}: it is committed with the course; "
-                                "recreate it with `python -m mlcourse.data recipe`")
+        raise FileNotFoundError(
+            f"no recipe in {folder}: it is committed with the course; recreate it with `python -m mlcourse.data recipe`"
+        )
     works = pd.read_csv(folder / "works.csv", keep_default_na=False, dtype={"number": str})
     versions = pd.read_csv(folder / "versions.csv", keep_default_na=False)
     return works, versions
@@ -91,8 +92,12 @@ def recipe_hash(folder: Path | None = None) -> str:
 
 def tag_names(works: pd.DataFrame, versions: pd.DataFrame) -> list[str]:
     """The tag vocabulary, e.g. 'genre:reel', 'instrument:flutes', the same for every size."""
-    values = {"genre": sorted(works.genre.unique()), "mood": sorted(versions.mood.unique()),
-              "instrument": list(INSTRUMENT_FAMILIES), "era": sorted(works.era.unique())}
+    values = {
+        "genre": sorted(works.genre.unique()),
+        "mood": sorted(versions.mood.unique()),
+        "instrument": list(INSTRUMENT_FAMILIES),
+        "era": sorted(works.era.unique()),
+    }
     return [f"{concept}:{value}" for concept in CONCEPTS for value in values[concept]]
 
 
@@ -134,15 +139,29 @@ def render_clips(version: dict, clips_per_version: int, folder: Path | None = No
     for s in starts:
         heard = pitched[(pitched[:, 0] < s + CLIP_SECONDS) & (pitched[:, 1] > s), 4].astype(int)
         families.append(" ".join(sorted({family_of_program(programs[part]) for part in set(heard)})))
-    return {"audio": audio, "starts": starts, "logmel": logmel.astype(np.float16), "summary": summary,
-            "chroma": chroma.astype(np.float16), "pianoroll": roll, "families": families, "notes": notes}
+    return {
+        "audio": audio,
+        "starts": starts,
+        "logmel": logmel.astype(np.float16),
+        "summary": summary,
+        "chroma": chroma.astype(np.float16),
+        "pianoroll": roll,
+        "families": families,
+        "notes": notes,
+    }
 
 
 def _render_job(job: tuple[dict, int]) -> tuple:
     version, clips_per_version = job
     clips = render_clips(version, clips_per_version)
-    return (clips["starts"], clips["families"], clips["logmel"], clips["summary"], clips["chroma"],
-            np.packbits(clips["pianoroll"], axis=-1))
+    return (
+        clips["starts"],
+        clips["families"],
+        clips["logmel"],
+        clips["summary"],
+        clips["chroma"],
+        np.packbits(clips["pianoroll"], axis=-1),
+    )
 
 
 def _init_worker() -> None:
@@ -163,15 +182,31 @@ def clip_table(plan: pd.DataFrame, starts: list[np.ndarray], families: list[list
     for version, version_starts, version_families in zip(plan.to_dict("records"), starts, families):
         ids = [f"{version['version_id']}-c{k}" for k in range(len(version_starts))]
         for k, start in enumerate(version_starts):
-            rows.append({
-                "clip_id": ids[k], "piece_id": version["piece_id"], "version_id": version["version_id"],
-                "split": version["split"], "collection": version["collection"], "title": version["title"],
-                "genre": version["genre"], "mood": version["mood"], "instrument": version["instrument"],
-                "era": version["era"], "families": version_families[k], "programs": version["programs"],
-                "tempo_bpm": version["tempo_bpm"], "transpose": version["transpose"], "key": version["key"],
-                "mode": version["mode"], "region": version["region"], "clip": k, "start_s": round(float(start), 6),
-                "prev_clip": ids[k - 1] if k > 0 else "", "next_clip": ids[k + 1] if k + 1 < len(ids) else "",
-            })
+            rows.append(
+                {
+                    "clip_id": ids[k],
+                    "piece_id": version["piece_id"],
+                    "version_id": version["version_id"],
+                    "split": version["split"],
+                    "collection": version["collection"],
+                    "title": version["title"],
+                    "genre": version["genre"],
+                    "mood": version["mood"],
+                    "instrument": version["instrument"],
+                    "era": version["era"],
+                    "families": version_families[k],
+                    "programs": version["programs"],
+                    "tempo_bpm": version["tempo_bpm"],
+                    "transpose": version["transpose"],
+                    "key": version["key"],
+                    "mode": version["mode"],
+                    "region": version["region"],
+                    "clip": k,
+                    "start_s": round(float(start), 6),
+                    "prev_clip": ids[k - 1] if k > 0 else "",
+                    "next_clip": ids[k + 1] if k + 1 < len(ids) else "",
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -257,22 +292,27 @@ def build_dataset(size: str = "workshop", workers: int | None = None, quiet: boo
     per_version = SIZES[size]["clips_per_version"]
     n_clips = len(plan) * per_version
     with replacing(target) as partial:
-        logmel = np.lib.format.open_memmap(partial / "logmel.npy", mode="w+", dtype=np.float16,
-                                           shape=(n_clips, N_MELS, N_FRAMES))
-        chroma = np.lib.format.open_memmap(partial / "chroma.npy", mode="w+", dtype=np.float16,
-                                           shape=(n_clips, N_CHROMA, N_FRAMES))
-        roll = np.lib.format.open_memmap(partial / "pianoroll.npy", mode="w+", dtype=np.uint8,
-                                         shape=(n_clips, N_PITCHES, (N_FRAMES + 7) // 8))
+        logmel = np.lib.format.open_memmap(
+            partial / "logmel.npy", mode="w+", dtype=np.float16, shape=(n_clips, N_MELS, N_FRAMES)
+        )
+        chroma = np.lib.format.open_memmap(
+            partial / "chroma.npy", mode="w+", dtype=np.float16, shape=(n_clips, N_CHROMA, N_FRAMES)
+        )
+        roll = np.lib.format.open_memmap(
+            partial / "pianoroll.npy", mode="w+", dtype=np.uint8, shape=(n_clips, N_PITCHES, (N_FRAMES + 7) // 8)
+        )
         summary = np.zeros((n_clips, len(SUMMARY_NAMES)), dtype=np.float32)
         jobs = [(version, per_version) for version in plan.to_dict("records")]
         starts, families = [], []
         context = multiprocessing.get_context("spawn")
         with context.Pool(workers or min(4, os.cpu_count() or 1), initializer=_init_worker) as pool:
             results = pool.imap(_render_job, jobs, chunksize=2)
-            progress = tqdm(results, total=len(jobs), desc=f"building {size}", unit="version",
-                            disable=quiet, mininterval=2.0)
-            for index, (clip_starts, clip_families, clip_logmel, clip_summary, clip_chroma,
-                        clip_roll) in enumerate(progress):
+            progress = tqdm(
+                results, total=len(jobs), desc=f"building {size}", unit="version", disable=quiet, mininterval=2.0
+            )
+            for index, (clip_starts, clip_families, clip_logmel, clip_summary, clip_chroma, clip_roll) in enumerate(
+                progress
+            ):
                 rows = slice(index * per_version, (index + 1) * per_version)
                 logmel[rows], summary[rows] = clip_logmel, clip_summary
                 chroma[rows], roll[rows] = clip_chroma, clip_roll
@@ -286,10 +326,16 @@ def build_dataset(size: str = "workshop", workers: int | None = None, quiet: boo
         clips.to_csv(partial / "clips.csv", index=False)
         np.save(partial / "tags.npy", tag_matrix(clips, names))
         np.save(partial / "summary.npy", summary)
-        manifest = {"size": size, "recipe_hash": expected, "content_hash": content_hash(partial),
-                    "n_clips": n_clips, "tag_names": names, "summary_names": SUMMARY_NAMES,
-                    "build_format": BUILD_FORMAT,
-                    "build_seconds": round(time.perf_counter() - started, 1)}
+        manifest = {
+            "size": size,
+            "recipe_hash": expected,
+            "content_hash": content_hash(partial),
+            "n_clips": n_clips,
+            "tag_names": names,
+            "summary_names": SUMMARY_NAMES,
+            "build_format": BUILD_FORMAT,
+            "build_seconds": round(time.perf_counter() - started, 1),
+        }
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=1))
     print(f"built the {size} dataset: {n_clips} clips in {manifest['build_seconds']} s, into {target}")
     return target

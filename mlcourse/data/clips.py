@@ -80,11 +80,16 @@ class ClipDataset:
         """The clips selected by a boolean mask or an index array, as a new dataset."""
         rows = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows, dtype=int)
         return ClipDataset(
-            logmel=np.asarray(self.logmel[rows]), meta=self.meta.iloc[rows].reset_index(drop=True),
-            tags=self.tags[rows], tag_names=self.tag_names, summary=self.summary[rows],
+            logmel=np.asarray(self.logmel[rows]),
+            meta=self.meta.iloc[rows].reset_index(drop=True),
+            tags=self.tags[rows],
+            tag_names=self.tag_names,
+            summary=self.summary[rows],
             chroma=np.asarray(self.chroma[rows]),
             packed_pianoroll=None if self.packed_pianoroll is None else np.asarray(self.packed_pianoroll[rows]),
-            audio_source=self.audio_source, skipped=self.skipped)
+            audio_source=self.audio_source,
+            skipped=self.skipped,
+        )
 
     def audio(self, index: int) -> np.ndarray:
         """The audio of clip `index`: (66150,) float32 at 22,050 Hz (re-rendered, identical)."""

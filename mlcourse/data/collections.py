@@ -57,8 +57,9 @@ def assign_splits(table: pd.DataFrame, by: str, stratify: str, seed: int = 0) ->
     return table[by].map(split_of)
 
 
-def import_audio_folder(folder, tags_csv, name: str, concepts: list[str] | None = None,
-                        clips_per_file: int = 10, seed: int = 0) -> Path:
+def import_audio_folder(
+    folder, tags_csv, name: str, concepts: list[str] | None = None, clips_per_file: int = 10, seed: int = 0
+) -> Path:
     """Import an audio folder with a CSV of labels as a collection the notebooks can load.
 
     The CSV is the one :func:`mlcourse.data.load_audio_folder` reads (`file`, one column per
@@ -78,8 +79,10 @@ def import_audio_folder(folder, tags_csv, name: str, concepts: list[str] | None 
     if "split" in table.columns:
         unknown = sorted(set(table.split) - set(SPLIT_FRACTIONS))
         if unknown:
-            raise ValueError(f"{tags_csv}: unknown split value(s) {', '.join(map(repr, unknown))}: "
-                             f"use {', '.join(SPLIT_FRACTIONS)} or leave the split column out")
+            raise ValueError(
+                f"{tags_csv}: unknown split value(s) {', '.join(map(repr, unknown))}: "
+                f"use {', '.join(SPLIT_FRACTIONS)} or leave the split column out"
+            )
     concepts = [c for c in (concepts or table.columns) if c not in ("file", "split", "group")]
     data = load_audio_folder(folder, tags_csv, concepts, clips_per_file)
     meta = data.meta
@@ -95,14 +98,22 @@ def import_audio_folder(folder, tags_csv, name: str, concepts: list[str] | None 
         np.save(partial / "summary.npy", data.summary)
         np.save(partial / "tags.npy", data.tags)
         meta.to_csv(partial / "clips.csv", index=False)
-        manifest = {"kind": "collection", "format": COLLECTION_FORMAT, "n_clips": len(meta),
-                    "tag_names": data.tag_names, "summary_names": SUMMARY_NAMES,
-                    "concepts": concepts,
-                    "source_folder": str(Path(folder).resolve()), "skipped": data.skipped}
+        manifest = {
+            "kind": "collection",
+            "format": COLLECTION_FORMAT,
+            "n_clips": len(meta),
+            "tag_names": data.tag_names,
+            "summary_names": SUMMARY_NAMES,
+            "concepts": concepts,
+            "source_folder": str(Path(folder).resolve()),
+            "skipped": data.skipped,
+        }
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=1))
     counts = meta.split.value_counts().reindex(list(SPLIT_FRACTIONS), fill_value=0)
-    print(f"imported {len(meta)} clips of {meta.file.nunique()} files into {target} "
-          f"({', '.join(f'{n} {s}' for s, n in counts.items())})")
+    print(
+        f"imported {len(meta)} clips of {meta.file.nunique()} files into {target} "
+        f"({', '.join(f'{n} {s}' for s, n in counts.items())})"
+    )
     return target
 
 
@@ -121,9 +132,11 @@ def load_collection(source, split: str | None = None):
     folder = collection_dir(source)
     manifest = read_manifest(folder)
     if manifest is None or manifest.get("kind") != "collection":
-        raise FileNotFoundError(f"no imported collection at {folder}: import one with "
-                                f"`python -m mlcourse.data import FOLDER TAGS.csv --name {Path(str(source)).name}` "
-                                "(or unset MLCOURSE_DATASET to use the rendered dataset)")
+        raise FileNotFoundError(
+            f"no imported collection at {folder}: import one with "
+            f"`python -m mlcourse.data import FOLDER TAGS.csv --name {Path(str(source)).name}` "
+            "(or unset MLCOURSE_DATASET to use the rendered dataset)"
+        )
     try:
         logmel = np.load(folder / "logmel.npy", mmap_mode="r")
         chroma = np.load(folder / "chroma.npy", mmap_mode="r")
@@ -132,13 +145,25 @@ def load_collection(source, split: str | None = None):
     except (OSError, ValueError) as error:
         raise ValueError(f"the collection at {folder} is corrupt ({error}): import it again") from error
     n = manifest["n_clips"]
-    if (logmel.shape != (n, N_MELS, N_FRAMES) or chroma.shape != (n, N_CHROMA, N_FRAMES)
-            or any(len(part) != n for part in (summary, tags, meta))):
-        raise ValueError(f"the collection at {folder} is corrupt (its files disagree on the number of clips): "
-                         "import it again")
-    data = ClipDataset(logmel=logmel, meta=meta, tags=tags, tag_names=manifest["tag_names"], summary=summary,
-                       chroma=chroma, packed_pianoroll=None, audio_source=FileAudio(manifest["source_folder"]),
-                       skipped=[tuple(s) for s in manifest["skipped"]])
+    if (
+        logmel.shape != (n, N_MELS, N_FRAMES)
+        or chroma.shape != (n, N_CHROMA, N_FRAMES)
+        or any(len(part) != n for part in (summary, tags, meta))
+    ):
+        raise ValueError(
+            f"the collection at {folder} is corrupt (its files disagree on the number of clips): import it again"
+        )
+    data = ClipDataset(
+        logmel=logmel,
+        meta=meta,
+        tags=tags,
+        tag_names=manifest["tag_names"],
+        summary=summary,
+        chroma=chroma,
+        packed_pianoroll=None,
+        audio_source=FileAudio(manifest["source_folder"]),
+        skipped=[tuple(s) for s in manifest["skipped"]],
+    )
     return data if split is None else data.subset(meta.split.to_numpy() == split)
 
 
@@ -152,8 +177,9 @@ MIRDATA_CONCEPTS = {
 SPLIT_NAMES = {"train": "train", "training": "train", "valid": "valid", "validation": "valid", "test": "test"}
 
 
-def mirdata_table(dataset, concepts: dict[str, str] | None = None,
-                  split_attribute: str | None = None) -> tuple[Path, pd.DataFrame]:
+def mirdata_table(
+    dataset, concepts: dict[str, str] | None = None, split_attribute: str | None = None
+) -> tuple[Path, pd.DataFrame]:
     """The audio files and labels of a local copy of a mirdata collection, as a CSV table would give them.
 
     Args:
@@ -170,13 +196,17 @@ def mirdata_table(dataset, concepts: dict[str, str] | None = None,
     preset, preset_split = MIRDATA_CONCEPTS.get(dataset.name, ({}, None))
     concepts, split_attribute = concepts or preset, split_attribute or preset_split
     if not concepts:
-        raise ValueError(f"no concepts are known for the mirdata collection {dataset.name!r}: "
-                         "pass concepts={'genre': '<the track attribute that holds the genre>'}")
+        raise ValueError(
+            f"no concepts are known for the mirdata collection {dataset.name!r}: "
+            "pass concepts={'genre': '<the track attribute that holds the genre>'}"
+        )
     try:
         track_ids = dataset.track_ids
     except FileNotFoundError as error:
-        raise FileNotFoundError(f"mirdata has no local index of {dataset.name} ({error}); the course does not "
-                                "download: fetch the collection with mirdata first") from error
+        raise FileNotFoundError(
+            f"mirdata has no local index of {dataset.name} ({error}); the course does not "
+            "download: fetch the collection with mirdata first"
+        ) from error
     home, rows, missing, unlabelled = Path(dataset.data_home), [], 0, 0
     for track_id in track_ids:
         track = dataset.track(track_id)
@@ -188,21 +218,31 @@ def mirdata_table(dataset, concepts: dict[str, str] | None = None,
         if any(value in (None, "", []) for value in values.values()):
             unlabelled += 1
             continue
-        row = {"file": str(path.relative_to(home)) if path.is_relative_to(home) else str(path.resolve()),
-               **{c: ";".join(map(str, v)) if isinstance(v, list) else str(v) for c, v in values.items()}}
+        row = {
+            "file": str(path.relative_to(home)) if path.is_relative_to(home) else str(path.resolve()),
+            **{c: ";".join(map(str, v)) if isinstance(v, list) else str(v) for c, v in values.items()},
+        }
         if split_attribute:
             row["split"] = SPLIT_NAMES.get(str(getattr(track, split_attribute)).lower(), "train")
         rows.append(row)
     if missing or unlabelled:
-        warnings.warn(f"{dataset.name}: left out {missing} track(s) without their audio under {home} and "
-                      f"{unlabelled} without a label for {', '.join(concepts)}", stacklevel=2)
+        warnings.warn(
+            f"{dataset.name}: left out {missing} track(s) without their audio under {home} and "
+            f"{unlabelled} without a label for {', '.join(concepts)}",
+            stacklevel=2,
+        )
     if not rows:
         raise FileNotFoundError(f"no audio of {dataset.name} under {home}: point data_home at your copy")
     return home, pd.DataFrame(rows)
 
 
-def import_mirdata(dataset_name: str, name: str | None = None, data_home=None,
-                   concepts: dict[str, str] | None = None, clips_per_file: int = 10) -> Path:
+def import_mirdata(
+    dataset_name: str,
+    name: str | None = None,
+    data_home=None,
+    concepts: dict[str, str] | None = None,
+    clips_per_file: int = 10,
+) -> Path:
     """Import a local copy of a mirdata collection (see :func:`mirdata_table`) as a collection.
 
     Returns:
@@ -213,14 +253,17 @@ def import_mirdata(dataset_name: str, name: str | None = None, data_home=None,
     try:
         import mirdata
     except ImportError as error:
-        raise ImportError("mirdata is not installed: `pip install mirdata`, or import the audio folder "
-                          "with a CSV of its labels instead") from error
+        raise ImportError(
+            "mirdata is not installed: `pip install mirdata`, or import the audio folder "
+            "with a CSV of its labels instead"
+        ) from error
     dataset = mirdata.initialize(dataset_name, data_home=None if data_home is None else str(data_home))
     folder, table = mirdata_table(dataset, concepts)
     with tempfile.TemporaryDirectory() as scratch:
         table.to_csv(Path(scratch) / "tags.csv", index=False)
-        return import_audio_folder(folder, Path(scratch) / "tags.csv", name or dataset_name,
-                                   clips_per_file=clips_per_file)
+        return import_audio_folder(
+            folder, Path(scratch) / "tags.csv", name or dataset_name, clips_per_file=clips_per_file
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -228,8 +271,7 @@ def import_mirdata(dataset_name: str, name: str | None = None, data_home=None,
 # --------------------------------------------------------------------------------------------
 
 
-def load_audio_folder(folder, tags_csv, concepts: list[str] | None = None,
-                      clips_per_file: int = 10) -> ClipDataset:
+def load_audio_folder(folder, tags_csv, concepts: list[str] | None = None, clips_per_file: int = 10) -> ClipDataset:
     """Turn a folder of your own audio files and a CSV of their labels into a dataset.
 
     The CSV has a `file` column (paths relative to `folder`) and one column per concept, e.g.
@@ -256,8 +298,10 @@ def load_audio_folder(folder, tags_csv, concepts: list[str] | None = None,
     concepts = list(concepts) if concepts is not None else [c for c in table.columns if c not in ("file", "split")]
     missing = [c for c in ["file", *concepts] if c not in table.columns]
     if missing or not concepts:
-        raise ValueError(f"{tags_csv} lacks the column(s) {', '.join(missing) or 'for any concept'}: "
-                         f"expected 'file' and one column per concept, found {', '.join(table.columns)}")
+        raise ValueError(
+            f"{tags_csv} lacks the column(s) {', '.join(missing) or 'for any concept'}: "
+            f"expected 'file' and one column per concept, found {', '.join(table.columns)}"
+        )
     # One file at a time: only its features are kept (float16), never the audio of the whole folder,
     # so a collection of thousands of files imports in the memory of a laptop.
     rows, features, skipped = [], [], []
@@ -272,27 +316,49 @@ def load_audio_folder(folder, tags_csv, concepts: list[str] | None = None,
         features.append((logmel.astype(np.float16), summary, chroma.astype(np.float16)))
         rows += _clip_rows(record, concepts, starts)
     if skipped:
-        warnings.warn("could not use these files of " + str(folder) + ": "
-                      + "; ".join(f"{name} ({reason})" for name, reason in skipped), stacklevel=2)
+        warnings.warn(
+            "could not use these files of "
+            + str(folder)
+            + ": "
+            + "; ".join(f"{name} ({reason})" for name, reason in skipped),
+            stacklevel=2,
+        )
     if not rows:
         raise ValueError(f"no usable audio in {folder}: every file listed in {tags_csv} failed")
     meta = pd.DataFrame(rows)
     logmel, summary, chroma = (np.concatenate(part) for part in zip(*features))
     names, tags = _folder_tags(table, concepts, meta)
-    return ClipDataset(logmel=logmel, meta=meta, tags=tags, tag_names=names, summary=summary,
-                       chroma=chroma, packed_pianoroll=None, audio_source=FileAudio(folder),
-                       skipped=skipped)
+    return ClipDataset(
+        logmel=logmel,
+        meta=meta,
+        tags=tags,
+        tag_names=names,
+        summary=summary,
+        chroma=chroma,
+        packed_pianoroll=None,
+        audio_source=FileAudio(folder),
+        skipped=skipped,
+    )
 
 
 def _clip_rows(record: dict, concepts: list[str], starts) -> list[dict]:
     """The metadata rows of one file's clips: ids, labels (a concept's first value), adjacency."""
     ids = [f"{record['file']}#c{k}" for k in range(len(starts))]
-    return [{"clip_id": ids[k], "piece_id": record["file"], "version_id": record["file"],
-             "split": record.get("split") or "train", "file": record["file"],
-             **{c: record[c].split(";")[0].strip() for c in concepts},
-             "clip": k, "start_s": float(start),
-             "prev_clip": ids[k - 1] if k else "", "next_clip": ids[k + 1] if k + 1 < len(ids) else ""}
-            for k, start in enumerate(starts)]
+    return [
+        {
+            "clip_id": ids[k],
+            "piece_id": record["file"],
+            "version_id": record["file"],
+            "split": record.get("split") or "train",
+            "file": record["file"],
+            **{c: record[c].split(";")[0].strip() for c in concepts},
+            "clip": k,
+            "start_s": float(start),
+            "prev_clip": ids[k - 1] if k else "",
+            "next_clip": ids[k + 1] if k + 1 < len(ids) else "",
+        }
+        for k, start in enumerate(starts)
+    ]
 
 
 class FileAudio:
@@ -306,12 +372,18 @@ class FileAudio:
 
         path = self.folder / clip["file"]
         if not path.exists():
-            raise FileNotFoundError(f"{path} is gone: a clip's audio is read from its file, in the folder "
-                                    "it was imported from")
+            raise FileNotFoundError(
+                f"{path} is gone: a clip's audio is read from its file, in the folder it was imported from"
+            )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            audio, _ = librosa.load(path, sr=SAMPLE_RATE, mono=True, offset=float(clip["start_s"]),
-                                    duration=CLIP_SAMPLES / SAMPLE_RATE + 0.1)
+            audio, _ = librosa.load(
+                path,
+                sr=SAMPLE_RATE,
+                mono=True,
+                offset=float(clip["start_s"]),
+                duration=CLIP_SAMPLES / SAMPLE_RATE + 0.1,
+            )
         return np.pad(audio, (0, max(0, CLIP_SAMPLES - len(audio))))[:CLIP_SAMPLES]
 
 
@@ -334,8 +406,10 @@ def _read_audio(path: Path) -> np.ndarray:
 
 def _folder_tags(table: pd.DataFrame, concepts: list[str], meta: pd.DataFrame) -> tuple[list[str], np.ndarray]:
     """Tag names 'concept:value' and each clip's multi-hot vector from the CSV's values."""
-    values_of = {row["file"]: {f"{c}:{v.strip()}" for c in concepts for v in row[c].split(";") if v.strip()}
-                 for row in table.to_dict("records")}
+    values_of = {
+        row["file"]: {f"{c}:{v.strip()}" for c in concepts for v in row[c].split(";") if v.strip()}
+        for row in table.to_dict("records")
+    }
     names = sorted(set().union(*values_of.values()))
     index = {name: i for i, name in enumerate(names)}
     tags = np.zeros((len(meta), len(names)), dtype=np.uint8)

@@ -17,8 +17,10 @@ from .features import CLIP_SAMPLES, N_CHROMA, N_FRAMES, N_MELS, SAMPLE_RATE
 
 
 def _missing_cache(size: str, folder: Path, problem: str) -> str:
-    return (f"{problem} at {folder}: build it with `python -m mlcourse.data build --size {size}` "
-            f"(or set MLCOURSE_DATA to the folder that holds your cache)")
+    return (
+        f"{problem} at {folder}: build it with `python -m mlcourse.data build --size {size}` "
+        f"(or set MLCOURSE_DATA to the folder that holds your cache)"
+    )
 
 
 def load_dataset(size: str = "workshop", split: str | None = None, source: str | None = None) -> ClipDataset:
@@ -48,8 +50,10 @@ def load_dataset(size: str = "workshop", split: str | None = None, source: str |
     if manifest is None:
         raise FileNotFoundError(_missing_cache(size, folder, f"no complete {size} dataset"))
     if manifest.get("recipe_hash") != recipe_hash():
-        raise ValueError(f"the {size} dataset at {folder} was built from another recipe: rebuild it with "
-                         f"`python -m mlcourse.data build --size {size}`")
+        raise ValueError(
+            f"the {size} dataset at {folder} was built from another recipe: rebuild it with "
+            f"`python -m mlcourse.data build --size {size}`"
+        )
     try:
         logmel = np.load(folder / "logmel.npy", mmap_mode="r")
         chroma = np.load(folder / "chroma.npy", mmap_mode="r")
@@ -58,15 +62,30 @@ def load_dataset(size: str = "workshop", split: str | None = None, source: str |
         summary = np.load(folder / "summary.npy")
         meta = pd.read_csv(folder / "clips.csv", keep_default_na=False)
     except (OSError, ValueError) as error:
-        raise ValueError(f"the {size} dataset at {folder} is corrupt ({error}): delete the folder and "
-                         f"rebuild with `python -m mlcourse.data build --size {size}`") from error
+        raise ValueError(
+            f"the {size} dataset at {folder} is corrupt ({error}): delete the folder and "
+            f"rebuild with `python -m mlcourse.data build --size {size}`"
+        ) from error
     n = manifest["n_clips"]
-    if (logmel.shape != (n, N_MELS, N_FRAMES) or chroma.shape != (n, N_CHROMA, N_FRAMES)
-            or any(len(part) != n for part in (roll, tags, meta, summary))):
-        raise ValueError(f"the {size} dataset at {folder} is corrupt (its files disagree on the number "
-                         f"of clips): delete the folder and rebuild with `python -m mlcourse.data build --size {size}`")
-    data = ClipDataset(logmel=logmel, meta=meta, tags=tags, tag_names=manifest["tag_names"], summary=summary,
-                       chroma=chroma, packed_pianoroll=roll, audio_source=_RecipeAudio(size))
+    if (
+        logmel.shape != (n, N_MELS, N_FRAMES)
+        or chroma.shape != (n, N_CHROMA, N_FRAMES)
+        or any(len(part) != n for part in (roll, tags, meta, summary))
+    ):
+        raise ValueError(
+            f"the {size} dataset at {folder} is corrupt (its files disagree on the number "
+            f"of clips): delete the folder and rebuild with `python -m mlcourse.data build --size {size}`"
+        )
+    data = ClipDataset(
+        logmel=logmel,
+        meta=meta,
+        tags=tags,
+        tag_names=manifest["tag_names"],
+        summary=summary,
+        chroma=chroma,
+        packed_pianoroll=roll,
+        audio_source=_RecipeAudio(size),
+    )
     return data if split is None else data.subset(meta.split.to_numpy() == split)
 
 
@@ -79,7 +98,7 @@ class _RecipeAudio:
     def __call__(self, clip: dict) -> np.ndarray:
         audio = _render_for_listening(self.size, clip["version_id"])
         first = int(round(clip["start_s"] * SAMPLE_RATE))
-        return audio[first:first + CLIP_SAMPLES]
+        return audio[first : first + CLIP_SAMPLES]
 
 
 @lru_cache(maxsize=8)

@@ -53,8 +53,13 @@ def power_spectrogram(clips: np.ndarray) -> torch.Tensor:
     if clips.ndim not in (1, 2):
         raise ValueError(f"clips must be (samples,) or (N, samples), got shape {clips.shape}")
     spectrum = torch.stft(
-        torch.from_numpy(np.atleast_2d(clips)), n_fft=N_FFT, hop_length=HOP_LENGTH,
-        window=torch.hann_window(N_FFT), center=True, pad_mode="constant", return_complex=True,
+        torch.from_numpy(np.atleast_2d(clips)),
+        n_fft=N_FFT,
+        hop_length=HOP_LENGTH,
+        window=torch.hann_window(N_FFT),
+        center=True,
+        pad_mode="constant",
+        return_complex=True,
     )
     return spectrum.real**2 + spectrum.imag**2
 
@@ -128,8 +133,11 @@ def cut_clips(audio: np.ndarray, start: float, n_clips: int) -> tuple[np.ndarray
     first = int(round(start * SAMPLE_RATE))
     available = max(0, (len(audio) - first) // CLIP_SAMPLES)
     count = min(n_clips, available)
-    clips = np.stack([audio[first + k * CLIP_SAMPLES:first + (k + 1) * CLIP_SAMPLES]
-                      for k in range(count)]) if count else np.zeros((0, CLIP_SAMPLES), np.float32)
+    clips = (
+        np.stack([audio[first + k * CLIP_SAMPLES : first + (k + 1) * CLIP_SAMPLES] for k in range(count)])
+        if count
+        else np.zeros((0, CLIP_SAMPLES), np.float32)
+    )
     starts = (first + np.arange(count) * CLIP_SAMPLES) / SAMPLE_RATE
     return clips.astype(np.float32), starts
 
@@ -148,10 +156,12 @@ def pool_log_mel(logmel: np.ndarray) -> np.ndarray:
 
 
 N_MFCC = 20
-SUMMARY_NAMES = ([f"mfcc{i}_mean" for i in range(N_MFCC)] + [f"mfcc{i}_std" for i in range(N_MFCC)]
-                 + [f"chroma_{pc}_mean" for pc in PITCH_CLASSES]
-                 + [f"{name}_{stat}" for name in ("centroid", "flatness", "rms", "onset_strength")
-                    for stat in ("mean", "std")])
+SUMMARY_NAMES = (
+    [f"mfcc{i}_mean" for i in range(N_MFCC)]
+    + [f"mfcc{i}_std" for i in range(N_MFCC)]
+    + [f"chroma_{pc}_mean" for pc in PITCH_CLASSES]
+    + [f"{name}_{stat}" for name in ("centroid", "flatness", "rms", "onset_strength") for stat in ("mean", "std")]
+)
 
 
 @lru_cache(maxsize=None)
@@ -206,8 +216,10 @@ def mfcc(logmel, n_mfcc=N_MFCC):
     if isinstance(n_mfcc, bool) or not isinstance(n_mfcc, (int, np.integer)) or n_mfcc < 1:
         raise ValueError(f"n_mfcc must be a positive integer, got {n_mfcc!r}")
     if values.ndim < 2 or n_mfcc > values.shape[-2]:
-        raise ValueError(f"n_mfcc={n_mfcc} needs a (..., bands, frames) spectrogram with at least that many "
-                         f"bands, got shape {tuple(values.shape)}")
+        raise ValueError(
+            f"n_mfcc={n_mfcc} needs a (..., bands, frames) spectrogram with at least that many "
+            f"bands, got shape {tuple(values.shape)}"
+        )
     coefficients = torch.matmul(_dct_matrix(values.shape[-2], int(n_mfcc)), values.float())
     return coefficients if torch.is_tensor(logmel) else coefficients.numpy()
 

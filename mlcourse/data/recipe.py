@@ -43,15 +43,27 @@ ACCOMPANIMENT_BY_GENRE = {
 }
 MIXED_ENSEMBLE_SHARE = 0.3  # share of polyphonic versions whose bass is played by another family
 ERAS = {
-    "chorale": "baroque", "reel": "traditional", "jig": "traditional", "hornpipe": "traditional",
-    "strathspey": "traditional", "folksong": "traditional", "mass": "renaissance",
-    "madrigal": "renaissance", "trecento": "medieval", "quartet": "classical",
+    "chorale": "baroque",
+    "reel": "traditional",
+    "jig": "traditional",
+    "hornpipe": "traditional",
+    "strathspey": "traditional",
+    "folksong": "traditional",
+    "mass": "renaissance",
+    "madrigal": "renaissance",
+    "trecento": "medieval",
+    "quartet": "classical",
 }
 COLLECTIONS = {
-    "bach": "Bach chorales", "ryansMammoth": "Ryan's Mammoth Collection",
-    "oneills1850": "O'Neill's Music of Ireland (1850)", "essenFolksong": "Essen folksong collection",
-    "palestrina": "Palestrina masses", "monteverdi": "Monteverdi madrigals",
-    "trecento": "Trecento (PMFC)", "haydn": "String quartets", "mozart": "String quartets",
+    "bach": "Bach chorales",
+    "ryansMammoth": "Ryan's Mammoth Collection",
+    "oneills1850": "O'Neill's Music of Ireland (1850)",
+    "essenFolksong": "Essen folksong collection",
+    "palestrina": "Palestrina masses",
+    "monteverdi": "Monteverdi madrigals",
+    "trecento": "Trecento (PMFC)",
+    "haydn": "String quartets",
+    "mozart": "String quartets",
     "beethoven": "String quartets",
 }
 DANCE_RHYTHMS = {"reel": "reel", "jig": "jig", "hornpipe": "hornpipe", "strathspey": "strathspey"}
@@ -81,8 +93,12 @@ def list_candidates() -> dict[str, list[tuple[str, int | None]]]:
         "mass": [(relative(p), None) for p in sorted((root / "palestrina").glob("*.krn"))],
         "madrigal": [(relative(p), None) for p in sorted((root / "monteverdi").glob("*.mxl"))],
         "trecento": [(relative(p), None) for p in sorted((root / "trecento").glob("*.xml"))],
-        "quartet": [(relative(p), None) for composer in ("haydn", "mozart", "beethoven")
-                    for p in sorted((root / composer).rglob("*.mxl")) if "k545" not in p.parts],  # K. 545 is a sonata
+        "quartet": [
+            (relative(p), None)
+            for composer in ("haydn", "mozart", "beethoven")
+            for p in sorted((root / composer).rglob("*.mxl"))
+            if "k545" not in p.parts
+        ],  # K. 545 is a sonata
     }
     for genre in DANCE_RHYTHMS.values():
         candidates[genre] = []
@@ -91,10 +107,17 @@ def list_candidates() -> dict[str, list[tuple[str, int | None]]]:
             if rhythm in DANCE_RHYTHMS:
                 is_opus = path.parent.name == "oneills1850"
                 candidates[DANCE_RHYTHMS[rhythm]].append((relative(path), number if is_opus else None))
-    china = [(relative(p), n) for p in sorted((root / "essenFolksong").glob("han*.abc"))
-             for n, _ in _abc_rhythms(p.read_text(encoding="latin-1"))]
-    europe = [(relative(p), n) for p in sorted((root / "essenFolksong").glob("*.abc"))
-              if not p.name.startswith(("han", "test")) for n, _ in _abc_rhythms(p.read_text(encoding="latin-1"))]
+    china = [
+        (relative(p), n)
+        for p in sorted((root / "essenFolksong").glob("han*.abc"))
+        for n, _ in _abc_rhythms(p.read_text(encoding="latin-1"))
+    ]
+    europe = [
+        (relative(p), n)
+        for p in sorted((root / "essenFolksong").glob("*.abc"))
+        if not p.name.startswith(("han", "test"))
+        for n, _ in _abc_rhythms(p.read_text(encoding="latin-1"))
+    ]
     candidates["folksong"] = [work for pair in zip(china, europe) for work in pair]
     return candidates
 
@@ -130,7 +153,7 @@ def extract_parts(score) -> list[np.ndarray]:
             onset = float(element.offset)
             if isinstance(element, harmony.Harmony) or element.quarterLength <= 0 or onset >= MAX_QUARTERS:
                 continue
-            for note in (element.notes if element.isChord else [element]):
+            for note in element.notes if element.isChord else [element]:
                 tie = note.tie.type if note.tie is not None else None
                 pitch = note.pitch.midi
                 if tie in ("stop", "continue") and pitch in tied:
@@ -172,13 +195,18 @@ def describe_work(job: tuple[str, str, int | None]) -> dict:
     metadata = score.metadata
     title = (metadata.title if metadata and metadata.title else Path(path).stem) or Path(path).stem
     locale = getattr(metadata, "localeOfComposition", None) if metadata else None
-    return {**work, "title": str(title).split(" -- ")[0], "parts": parts,
-            "tonic": key.tonic.pitchClass, "key": f"{PITCH_CLASSES[key.tonic.pitchClass]} {key.mode}",
-            "mode": "minor" if key.mode == "minor" else "major",
-            "meter": meter.ratioString if meter else "4/4",
-            "bar_quarters": float(meter.barDuration.quarterLength) if meter else 4.0,
-            "region": ("China" if "China" in (locale or "") else "Europe") if genre == "folksong" else "",
-            "n_voices": len(parts)}
+    return {
+        **work,
+        "title": str(title).split(" -- ")[0],
+        "parts": parts,
+        "tonic": key.tonic.pitchClass,
+        "key": f"{PITCH_CLASSES[key.tonic.pitchClass]} {key.mode}",
+        "mode": "minor" if key.mode == "minor" else "major",
+        "meter": meter.ratioString if meter else "4/4",
+        "bar_quarters": float(meter.barDuration.quarterLength) if meter else 4.0,
+        "region": ("China" if "China" in (locale or "") else "Europe") if genre == "folksong" else "",
+        "n_voices": len(parts),
+    }
 
 
 def select_works(seed: int = RECIPE_SEED, workers: int | None = None) -> tuple[list[dict], list[dict]]:
@@ -200,7 +228,7 @@ def select_works(seed: int = RECIPE_SEED, workers: int | None = None) -> tuple[l
             for start in range(0, len(order), 32):
                 if len(accepted) >= wanted:
                     break
-                jobs = [(genre, path, number) for path, number in order[start:start + 32]]
+                jobs = [(genre, path, number) for path, number in order[start : start + 32]]
                 for work in pool.map(describe_work, jobs):
                     if "skip_reason" in work:
                         skipped.append(work)
@@ -208,8 +236,7 @@ def select_works(seed: int = RECIPE_SEED, workers: int | None = None) -> tuple[l
                         accepted.append(work)
             for index, work in enumerate(accepted):
                 tier = next(t for t, n in PIECES_PER_GENRE.items() if index < n)
-                work.update(piece_id=f"{genre}-{index:03d}", tier=tier,
-                            split=SPLIT_PATTERN[index % len(SPLIT_PATTERN)])
+                work.update(piece_id=f"{genre}-{index:03d}", tier=tier, split=SPLIT_PATTERN[index % len(SPLIT_PATTERN)])
             kept += accepted
     return kept, skipped
 
@@ -241,20 +268,31 @@ def draw_versions(work: dict, rng: np.random.Generator) -> list[dict]:
                 programs.append(int(rng.choice(INSTRUMENT_FAMILIES[rng.choice(others)])))
         tempo = int(rng.integers(TEMPO_RANGE[0], TEMPO_RANGE[1] + 1))
         slow = tempo < SLOW_BELOW_BPM
-        mood = {("major", False): "happy", ("major", True): "calm",
-                ("minor", False): "tense", ("minor", True): "sad"}[(work["mode"], slow)]
+        mood = {("major", False): "happy", ("major", True): "calm", ("minor", False): "tense", ("minor", True): "sad"}[
+            (work["mode"], slow)
+        ]
         present = sorted({f for f, progs in INSTRUMENT_FAMILIES.items() for p in programs if p in progs})
-        versions.append({
-            "version_id": f"{work['piece_id']}-v{index}", "piece_id": work["piece_id"], "version": index,
-            "instrument": str(lead), "families": " ".join(present),
-            "programs": " ".join(map(str, programs)), "accompaniment": accompaniment,
-            "tempo_bpm": tempo, "mood": mood, "transpose": int(rng.integers(-5, 7)),
-            "velocity": int(rng.integers(50, 81) if slow else rng.integers(85, 116)),
-            "articulation": round(float(rng.uniform(0.85, 1.0) if slow else rng.uniform(0.5, 0.8)), 3),
-            "reverb": round(float(rng.uniform(0, 0.4)), 3), "eq_tilt": round(float(rng.uniform(-0.4, 0.4)), 3),
-            "snr_db": round(float(rng.uniform(30, 50)), 1), "gain_db": round(float(rng.uniform(-6, -1)), 1),
-            "seed": int(rng.integers(2**31)),
-        })
+        versions.append(
+            {
+                "version_id": f"{work['piece_id']}-v{index}",
+                "piece_id": work["piece_id"],
+                "version": index,
+                "instrument": str(lead),
+                "families": " ".join(present),
+                "programs": " ".join(map(str, programs)),
+                "accompaniment": accompaniment,
+                "tempo_bpm": tempo,
+                "mood": mood,
+                "transpose": int(rng.integers(-5, 7)),
+                "velocity": int(rng.integers(50, 81) if slow else rng.integers(85, 116)),
+                "articulation": round(float(rng.uniform(0.85, 1.0) if slow else rng.uniform(0.5, 0.8)), 3),
+                "reverb": round(float(rng.uniform(0, 0.4)), 3),
+                "eq_tilt": round(float(rng.uniform(-0.4, 0.4)), 3),
+                "snr_db": round(float(rng.uniform(30, 50)), 1),
+                "gain_db": round(float(rng.uniform(-6, -1)), 1),
+                "seed": int(rng.integers(2**31)),
+            }
+        )
     return versions
 
 
@@ -271,8 +309,7 @@ def write_midi(parts: list[np.ndarray], path: Path) -> None:
     midi = pretty_midi.PrettyMIDI(initial_tempo=60.0)
     for index, part in enumerate(parts):
         instrument = pretty_midi.Instrument(program=0, name=f"voice {index + 1}")
-        instrument.notes = [pretty_midi.Note(velocity=80, pitch=int(p), start=s, end=s + d)
-                            for s, d, p in part]
+        instrument.notes = [pretty_midi.Note(velocity=80, pitch=int(p), start=s, end=s + d) for s, d, p in part]
         midi.instruments.append(instrument)
     midi.write(str(path))
 
@@ -282,12 +319,29 @@ def read_midi(path: Path) -> list[np.ndarray]:
     import pretty_midi
 
     midi = pretty_midi.PrettyMIDI(str(path))
-    return [np.array([(n.start, n.end - n.start, n.pitch) for n in inst.notes], dtype=float)
-            for inst in midi.instruments]
+    return [
+        np.array([(n.start, n.end - n.start, n.pitch) for n in inst.notes], dtype=float) for inst in midi.instruments
+    ]
 
 
-WORK_COLUMNS = ["piece_id", "genre", "era", "collection", "title", "source", "number", "key", "tonic",
-                "mode", "meter", "bar_quarters", "region", "n_voices", "tier", "split"]
+WORK_COLUMNS = [
+    "piece_id",
+    "genre",
+    "era",
+    "collection",
+    "title",
+    "source",
+    "number",
+    "key",
+    "tonic",
+    "mode",
+    "meter",
+    "bar_quarters",
+    "region",
+    "n_voices",
+    "tier",
+    "split",
+]
 
 
 def write_recipe(folder: Path, seed: int = RECIPE_SEED) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -310,5 +364,6 @@ def write_recipe(folder: Path, seed: int = RECIPE_SEED) -> tuple[pd.DataFrame, p
     works.to_csv(folder / "works.csv", index=False)
     versions.to_csv(folder / "versions.csv", index=False)
     pd.DataFrame(skipped, columns=["source", "number", "genre", "skip_reason"]).to_csv(
-        folder / "skipped.csv", index=False)
+        folder / "skipped.csv", index=False
+    )
     return works, versions

@@ -68,7 +68,7 @@ def synthesize(notes: np.ndarray, programs: list[int], duration: float) -> np.nd
 
     synth = tinysoundfont.Synth(samplerate=SAMPLE_RATE)
     soundfont = synth.sfload(str(soundfont_path()))
-    channels = [c for c in range(16) if c != DRUM_CHANNEL][:len(programs)]
+    channels = [c for c in range(16) if c != DRUM_CHANNEL][: len(programs)]
     for channel, program in zip(channels, programs):
         synth.program_select(channel, soundfont, 0, int(program))
     if np.any(notes[:, 4] < 0):
@@ -90,7 +90,7 @@ def synthesize(notes: np.ndarray, programs: list[int], duration: float) -> np.nd
         while position < sample:
             count = min(_SYNTH_BLOCK, sample - position)
             stereo = np.frombuffer(synth.generate(count), dtype=np.float32)
-            audio[position:position + count] = stereo.reshape(-1, 2).mean(axis=1)
+            audio[position : position + count] = stereo.reshape(-1, 2).mean(axis=1)
             position += count
         if sample >= total:
             break
@@ -101,8 +101,9 @@ def synthesize(notes: np.ndarray, programs: list[int], duration: float) -> np.nd
     return audio
 
 
-def apply_room(audio: np.ndarray, reverb: float, eq_tilt: float, snr_db: float,
-               gain_db: float, rng: np.random.Generator) -> np.ndarray:
+def apply_room(
+    audio: np.ndarray, reverb: float, eq_tilt: float, snr_db: float, gain_db: float, rng: np.random.Generator
+) -> np.ndarray:
     """Colour a dry rendering as a room and a recording chain would.
 
     Args:
@@ -120,7 +121,7 @@ def apply_room(audio: np.ndarray, reverb: float, eq_tilt: float, snr_db: float,
         decay = 0.25 + 0.75 * reverb
         t = np.arange(int(decay * SAMPLE_RATE)) / SAMPLE_RATE
         impulse = rng.standard_normal(t.size) * np.exp(-6.9 * t / decay)
-        wet = fftconvolve(audio, impulse, mode="full")[:audio.size]
+        wet = fftconvolve(audio, impulse, mode="full")[: audio.size]
         wet *= np.std(audio) / max(np.std(wet), 1e-12)
         audio = (1 - reverb) * audio + reverb * wet
     lowpassed = lfilter([0.15], [1, -0.85], audio)
@@ -160,9 +161,16 @@ def perform(parts: list[np.ndarray], version: dict, duration: float) -> np.ndarr
     for index, part in enumerate(parts):
         for repeat in range(repeats):
             onset = (part[:, 0] + repeat * length) * seconds_per_quarter
-            rows.append(np.column_stack([onset, part[:, 1] * seconds_per_quarter * float(version["articulation"]),
-                                         part[:, 2] + int(version["transpose"]),
-                                         np.full(len(part), index)]))
+            rows.append(
+                np.column_stack(
+                    [
+                        onset,
+                        part[:, 1] * seconds_per_quarter * float(version["articulation"]),
+                        part[:, 2] + int(version["transpose"]),
+                        np.full(len(part), index),
+                    ]
+                )
+            )
     if version["accompaniment"] != "none":
         rows.append(_accompaniment(version, len(parts), repeats * length, seconds_per_quarter))
     notes = np.concatenate(rows)
@@ -171,8 +179,9 @@ def perform(parts: list[np.ndarray], version: dict, duration: float) -> np.ndarr
     offset = onset + np.maximum(notes[:, 1], 0.05)
     drum = notes[:, 3] < 0
     pitch = np.where(drum, notes[:, 2], _fold_into_range(notes[:, 2]))
-    velocity = np.clip(float(version["velocity"]) + rng.normal(0.0, 10.0, len(notes))
-                       - 12.0 * (notes[:, 3] != 0), 30, 127).round()
+    velocity = np.clip(
+        float(version["velocity"]) + rng.normal(0.0, 10.0, len(notes)) - 12.0 * (notes[:, 3] != 0), 30, 127
+    ).round()
     performed = np.column_stack([onset, offset, pitch, velocity, notes[:, 3]])
     return performed[np.argsort(performed[:, 0], kind="stable")]
 
@@ -194,16 +203,18 @@ def _accompaniment(version: dict, part: int, quarters: float, seconds_per_quarte
         eighths = np.arange(0.0, quarters, 0.5)
         accent = np.isclose(np.mod(eighths, 1.5 if bar % 1.5 == 0 else 1.0), 0.0)
         pitches = np.where(accent, FRAME_DRUM_LOW, FRAME_DRUM_HIGH)
-        return np.column_stack([eighths * seconds_per_quarter, np.full(len(eighths), 0.2),
-                                pitches, np.full(len(eighths), -1)])
+        return np.column_stack(
+            [eighths * seconds_per_quarter, np.full(len(eighths), 0.2), pitches, np.full(len(eighths), -1)]
+        )
     if version["accompaniment"] == "drone":
         starts = np.arange(0.0, quarters, bar)
         notes = [(s, bar, p) for s in starts for p in (tonic + 12, tonic + 19)]
     else:
         notes = [(s, 0.9, tonic) for s in np.arange(0.0, quarters, 1.0)]
     notes = np.array(notes, dtype=float)
-    return np.column_stack([notes[:, 0] * seconds_per_quarter, notes[:, 1] * seconds_per_quarter,
-                            notes[:, 2], np.full(len(notes), part)])
+    return np.column_stack(
+        [notes[:, 0] * seconds_per_quarter, notes[:, 1] * seconds_per_quarter, notes[:, 2], np.full(len(notes), part)]
+    )
 
 
 def render_version(parts: list[np.ndarray], version: dict, duration: float) -> tuple[np.ndarray, np.ndarray]:
@@ -223,6 +234,12 @@ def render_version(parts: list[np.ndarray], version: dict, duration: float) -> t
     programs = [int(p) for p in str(version["programs"]).split()]
     dry = synthesize(notes, programs, duration)
     rng = np.random.default_rng([int(version["seed"]), 1])
-    audio = apply_room(dry, float(version["reverb"]), float(version["eq_tilt"]),
-                       float(version["snr_db"]), float(version["gain_db"]), rng)
+    audio = apply_room(
+        dry,
+        float(version["reverb"]),
+        float(version["eq_tilt"]),
+        float(version["snr_db"]),
+        float(version["gain_db"]),
+        rng,
+    )
     return audio, notes

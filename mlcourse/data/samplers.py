@@ -43,9 +43,7 @@ class _EpochSampler:
     def __init__(self, labels, batches_per_epoch, seed):
         labels = np.asarray(labels)
         if labels.ndim != 1 or len(labels) == 0:
-            raise ValueError(
-                f"labels must be a non-empty 1-D array (one label per clip), got shape {labels.shape}"
-            )
+            raise ValueError(f"labels must be a non-empty 1-D array (one label per clip), got shape {labels.shape}")
         self.classes, self.codes = np.unique(labels, return_inverse=True)
         self.members = [np.flatnonzero(self.codes == c) for c in range(len(self.classes))]
         class_sizes = np.bincount(self.codes)
@@ -118,8 +116,7 @@ class ClassBalancedBatches(_EpochSampler):
     Taught in notebooks/04_triplet_mining.ipynb
     """
 
-    def __init__(self, labels, classes_per_batch, samples_per_class, batches_per_epoch=None,
-                 seed=0):
+    def __init__(self, labels, classes_per_batch, samples_per_class, batches_per_epoch=None, seed=0):
         super().__init__(labels, batches_per_epoch, seed)
         if not 1 <= int(classes_per_batch) <= len(self.classes):
             raise ValueError(
@@ -142,11 +139,14 @@ class ClassBalancedBatches(_EpochSampler):
 
     def _draw_batch(self, rng):
         classes = rng.choice(len(self.classes), self.classes_per_batch, replace=False)
-        return np.concatenate([
-            rng.choice(self.members[c], self.samples_per_class,
-                       replace=len(self.members[c]) < self.samples_per_class)
-            for c in classes
-        ])
+        return np.concatenate(
+            [
+                rng.choice(
+                    self.members[c], self.samples_per_class, replace=len(self.members[c]) < self.samples_per_class
+                )
+                for c in classes
+            ]
+        )
 
 
 class PairBatches(_EpochSampler):
@@ -165,8 +165,7 @@ class PairBatches(_EpochSampler):
     Taught in notebooks/03_siamese_contrastive.ipynb
     """
 
-    def __init__(self, labels, pairs_per_batch, positive_fraction=0.5, batches_per_epoch=None,
-                 seed=0):
+    def __init__(self, labels, pairs_per_batch, positive_fraction=0.5, batches_per_epoch=None, seed=0):
         super().__init__(labels, batches_per_epoch, seed)
         self._require_pairs()
         if not 0 <= positive_fraction <= 1:
@@ -181,10 +180,14 @@ class PairBatches(_EpochSampler):
         n_positive = int(round(self.positive_fraction * self.pairs_per_batch))
         positive_firsts = rng.choice(self.has_partner, n_positive)
         negative_firsts = rng.integers(len(self.codes), size=self.pairs_per_batch - n_positive)
-        return np.concatenate([
-            positive_firsts, negative_firsts,
-            self._draw_positives(rng, positive_firsts), self._draw_negatives(rng, negative_firsts),
-        ])
+        return np.concatenate(
+            [
+                positive_firsts,
+                negative_firsts,
+                self._draw_positives(rng, positive_firsts),
+                self._draw_negatives(rng, negative_firsts),
+            ]
+        )
 
 
 class TripletBatches(_EpochSampler):
@@ -213,9 +216,13 @@ class TripletBatches(_EpochSampler):
 
     def _draw_batch(self, rng):
         anchors = rng.choice(self.has_partner, self.triplets_per_batch)
-        return np.concatenate([
-            anchors, self._draw_positives(rng, anchors), self._draw_negatives(rng, anchors),
-        ])
+        return np.concatenate(
+            [
+                anchors,
+                self._draw_positives(rng, anchors),
+                self._draw_negatives(rng, anchors),
+            ]
+        )
 
 
 def pair_halves(batch):
@@ -227,7 +234,7 @@ def pair_halves(batch):
 def triplet_thirds(batch):
     """Split a :class:`TripletBatches` batch (or its embeddings) into anchors, positives, negatives."""
     third = len(batch) // 3
-    return batch[:third], batch[third:2 * third], batch[2 * third:]
+    return batch[:third], batch[third : 2 * third], batch[2 * third :]
 
 
 class ConceptBalancedBatches(_EpochSampler):
@@ -260,18 +267,19 @@ class ConceptBalancedBatches(_EpochSampler):
     Taught in notebooks/06_disentangled.ipynb
     """
 
-    def __init__(self, labels, classes_per_batch, samples_per_class, batches_per_epoch=None,
-                 seed=0):
+    def __init__(self, labels, classes_per_batch, samples_per_class, batches_per_epoch=None, seed=0):
         labels = np.asarray(labels)
         if labels.ndim != 2 or labels.shape[0] == 0 or labels.shape[1] == 0:
-            raise ValueError(f"labels must be a non-empty (clips, concepts) array, one column "
-                             f"per concept, got shape {labels.shape}")
+            raise ValueError(
+                f"labels must be a non-empty (clips, concepts) array, one column per concept, got shape {labels.shape}"
+            )
         # The base class checks batches_per_epoch and keeps the seed; the draws themselves
         # are those of one ClassBalancedBatches per concept.
         super().__init__(labels[:, 0], batches_per_epoch, seed)
-        self.per_concept = [self._concept_sampler(labels, column, classes_per_batch,
-                                                  samples_per_class)
-                            for column in range(labels.shape[1])]
+        self.per_concept = [
+            self._concept_sampler(labels, column, classes_per_batch, samples_per_class)
+            for column in range(labels.shape[1])
+        ]
         self.batch_size = self.per_concept[0].batch_size
 
     @staticmethod
@@ -282,8 +290,7 @@ class ConceptBalancedBatches(_EpochSampler):
             raise ValueError(f"concept column {column}: {error}") from error
 
     def __len__(self):
-        return self.batches_per_epoch or max(len(self.per_concept),
-                                             len(self.codes) // self.batch_size)
+        return self.batches_per_epoch or max(len(self.per_concept), len(self.codes) // self.batch_size)
 
     def concept_of_batch(self, index):
         """The concept column that batch ``index`` of an epoch balances: ``index mod S``.
@@ -329,29 +336,34 @@ class TrackBatches(_EpochSampler):
     Taught in notebooks/06_disentangled.ipynb
     """
 
-    def __init__(self, track_ids, clip_positions, tracks_per_batch, clips_per_track=2,
-                 min_gap=2, batches_per_epoch=None, seed=0):
+    def __init__(
+        self, track_ids, clip_positions, tracks_per_batch, clips_per_track=2, min_gap=2, batches_per_epoch=None, seed=0
+    ):
         super().__init__(track_ids, batches_per_epoch, seed)
         positions = np.asarray(clip_positions)
         if positions.shape != self.codes.shape or not np.issubdtype(positions.dtype, np.integer):
-            raise ValueError(f"clip_positions must be (N,) integers like track_ids "
-                             f"{self.codes.shape}, got {positions.dtype} {positions.shape}")
+            raise ValueError(
+                f"clip_positions must be (N,) integers like track_ids "
+                f"{self.codes.shape}, got {positions.dtype} {positions.shape}"
+            )
         self.tracks_per_batch, self.clips_per_track = int(tracks_per_batch), int(clips_per_track)
         self.min_gap = int(min_gap)
         if self.tracks_per_batch < 2 or self.clips_per_track < 2 or self.min_gap < 1:
-            raise ValueError(f"need tracks_per_batch >= 2, clips_per_track >= 2 and min_gap >= 1, "
-                             f"got {tracks_per_batch!r}, {clips_per_track!r}, {min_gap!r}")
+            raise ValueError(
+                f"need tracks_per_batch >= 2, clips_per_track >= 2 and min_gap >= 1, "
+                f"got {tracks_per_batch!r}, {clips_per_track!r}, {min_gap!r}"
+            )
         # Each track's clips sorted by position, and how many spaced clips fit from each on.
         self.sorted_members = [m[np.argsort(positions[m], kind="stable")] for m in self.members]
         self.positions = positions
         self.room = [self._spaced_counts(positions[m]) for m in self.sorted_members]
-        self.usable_tracks = np.flatnonzero([r.max() >= self.clips_per_track
-                                             for r in self.room])
+        self.usable_tracks = np.flatnonzero([r.max() >= self.clips_per_track for r in self.room])
         if len(self.usable_tracks) < self.tracks_per_batch:
             raise ValueError(
                 f"only {len(self.usable_tracks)} tracks hold {self.clips_per_track} clips at least "
                 f"{self.min_gap} positions apart, fewer than tracks_per_batch="
-                f"{self.tracks_per_batch}: lower clips_per_track, min_gap or tracks_per_batch")
+                f"{self.tracks_per_batch}: lower clips_per_track, min_gap or tracks_per_batch"
+            )
 
     def _spaced_counts(self, sorted_positions):
         """For each clip, the most clips ``min_gap`` apart that start with it (greedily)."""
@@ -482,8 +494,7 @@ class AdjacentPairBatches(_EpochSampler):
         available = len(self.classes) if self.one_per_group else len(self.anchors)
         if not 2 <= self.pairs_per_batch <= available:
             what = "recordings" if self.one_per_group else "clips with a successor"
-            raise ValueError(f"pairs_per_batch must be between 2 and the {available} {what}, "
-                             f"got {pairs_per_batch!r}")
+            raise ValueError(f"pairs_per_batch must be between 2 and the {available} {what}, got {pairs_per_batch!r}")
 
     def __len__(self):
         return self.batches_per_epoch or max(1, len(self.anchors) // self.pairs_per_batch)
@@ -533,14 +544,17 @@ class NearFarTripletBatches(_EpochSampler):
         self.near, self.far, self.triplets_per_batch = int(near), int(far), int(triplets_per_batch)
         self.positions = np.asarray(positions, dtype=np.int64)
         if self.positions.shape != self.codes.shape:
-            raise ValueError(f"positions must have one entry per window ({len(self.codes)}), got shape "
-                             f"{self.positions.shape}")
+            raise ValueError(
+                f"positions must have one entry per window ({len(self.codes)}), got shape {self.positions.shape}"
+            )
         for code, members in enumerate(self.members):
             if sorted(self.positions[members]) != list(range(len(members))):
                 raise ValueError(f"the positions of recording {self.classes[code]!r} are not 0 .. {len(members) - 1}")
         if self.class_sizes.min() <= self.far:
-            raise ValueError(f"recording {self.classes[self.class_sizes.argmin()]!r} has {self.class_sizes.min()} "
-                             f"windows: too few for negatives {self.far} windows away; lower far")
+            raise ValueError(
+                f"recording {self.classes[self.class_sizes.argmin()]!r} has {self.class_sizes.min()} "
+                f"windows: too few for negatives {self.far} windows away; lower far"
+            )
         # Window (recording r, position i) is row window_at[class_start[r] + i].
         self.window_at = np.empty_like(self.positions)
         self.window_at[self.class_start[self.codes] + self.positions] = np.arange(len(self.codes))

@@ -89,8 +89,7 @@ def sample_concept_triplets(meta, concept, n_triplets, *, seed=0, controlled=Fal
     return anchors.astype(np.int64), positives, negatives
 
 
-def sample_all_concept_triplets(meta, n_per_concept, *, seed=0, controlled=False, concepts=CONCEPTS,
-                                controls=None):
+def sample_all_concept_triplets(meta, n_per_concept, *, seed=0, controlled=False, concepts=CONCEPTS, controls=None):
     """Draw triplets of every concept.
 
     A concept no clip can anchor a triplet of is left out with a warning rather than stopping
@@ -156,8 +155,7 @@ class _Candidates:
         # Inclusion-exclusion: clips of the group, less those of the anchor's label or piece.
         self.n_positives = size([label]) - size([label, piece])
         self.n_negatives = (
-            size([context]) - size([context, label]) - size([context, piece])
-            + size([context, label, piece])
+            size([context]) - size([context, label]) - size([context, piece]) + size([context, label, piece])
         )
 
     def draw(self, rng, anchors, within, same_label):
@@ -224,9 +222,7 @@ def _concept_codes(meta, concept, concepts):
         raise ValueError(f"meta must be a pandas DataFrame of clips, got {type(meta).__name__}.")
     concepts = list(concepts)
     if concept not in concepts:
-        raise ValueError(
-            f"Unknown concept {concept!r}: use one of {', '.join(map(repr, concepts))}."
-        )
+        raise ValueError(f"Unknown concept {concept!r}: use one of {', '.join(map(repr, concepts))}.")
     needed = concepts + ["piece_id"]
     missing = [column for column in needed if column not in meta.columns]
     if missing:
@@ -264,9 +260,9 @@ def _check_enough_anchors(n_anchors, n_triplets, concept, controlled, codes):
 def _nesting_hint(concept, codes):
     """A sentence naming the other concepts whose label fixes ``concept``'s label, if any."""
     determining = [
-        other for other in codes
-        if other not in (concept, "piece_id")
-        and pd.DataFrame(codes).groupby(other)[concept].nunique().max() == 1
+        other
+        for other in codes
+        if other not in (concept, "piece_id") and pd.DataFrame(codes).groupby(other)[concept].nunique().max() == 1
     ]
     if not determining:
         return ""

@@ -60,24 +60,24 @@ from ..distances import DISTANCES, pairwise_distances
 from .disentangled import DisentangledLoss, TrackRegularizedLoss
 from .pairs import ContrastiveLoss, contrastive_loss
 from .proxies import (
-                      ClassificationLoss,
-                      ProxyNCALoss,
-                      check_class_labels,
-                      logits_loss,
-                      normalized_softmax_logits,
-                      proxy_nca_logits,
-                      proxy_nca_loss,
+    ClassificationLoss,
+    ProxyNCALoss,
+    check_class_labels,
+    logits_loss,
+    normalized_softmax_logits,
+    proxy_nca_logits,
+    proxy_nca_loss,
 )
 from .selfsupervised import (
-                      AdjacencyDiscriminatorLoss,
-                      AdjacencyDSSMLoss,
-                      InfoNCELoss,
-                      NTXentLoss,
-                      adjacency_dssm_loss,
-                      draw_negatives,
-                      easy_negative_fraction,
-                      info_nce_loss,
-                      nt_xent_loss,
+    AdjacencyDiscriminatorLoss,
+    AdjacencyDSSMLoss,
+    InfoNCELoss,
+    NTXentLoss,
+    adjacency_dssm_loss,
+    draw_negatives,
+    easy_negative_fraction,
+    info_nce_loss,
+    nt_xent_loss,
 )
 from .triplets import TripletMarginLoss, triplet_margin_loss
 

@@ -65,15 +65,19 @@ class DisentangledLoss(nn.Module):
     def __init__(self, concept_losses, masks=None, normalize_subspaces=True):
         super().__init__()
         if not isinstance(concept_losses, dict) or not concept_losses:
-            raise ValueError("concept_losses must be a non-empty dict concept -> loss module, "
-                             f"got {type(concept_losses).__name__}")
+            raise ValueError(
+                f"concept_losses must be a non-empty dict concept -> loss module, got {type(concept_losses).__name__}"
+            )
         not_modules = [c for c, loss in concept_losses.items() if not isinstance(loss, nn.Module)]
         if not_modules:
-            raise ValueError(f"the losses of {not_modules} are not nn.Module: wrap them, e.g. "
-                             "mlcourse.losses.TripletMarginLoss()")
+            raise ValueError(
+                f"the losses of {not_modules} are not nn.Module: wrap them, e.g. mlcourse.losses.TripletMarginLoss()"
+            )
         if masks is not None and list(masks.concepts) != list(concept_losses):
-            raise ValueError(f"the masks' concepts {list(masks.concepts)} differ from those of "
-                             f"concept_losses {list(concept_losses)}: give them in one order")
+            raise ValueError(
+                f"the masks' concepts {list(masks.concepts)} differ from those of "
+                f"concept_losses {list(concept_losses)}: give them in one order"
+            )
         self.concept_losses = nn.ModuleDict(concept_losses)
         self.masks = masks
         self.normalize_subspaces = bool(normalize_subspaces)
@@ -106,8 +110,10 @@ class DisentangledLoss(nn.Module):
         if self.masks is None:
             sub = embeddings
         elif embeddings.dim() != 2 or embeddings.shape[1] != self.masks.embedding_dim:
-            raise ValueError(f"expected embeddings of shape (batch, {self.masks.embedding_dim}) "
-                             f"to match the masks, got {tuple(embeddings.shape)}")
+            raise ValueError(
+                f"expected embeddings of shape (batch, {self.masks.embedding_dim}) "
+                f"to match the masks, got {tuple(embeddings.shape)}"
+            )
         elif self.masks.learned:
             sub = self.masks(embeddings, concept)
         else:
@@ -136,8 +142,7 @@ class DisentangledLoss(nn.Module):
         losses, self.last_stats = [], {}
         for column, (concept, loss_fn) in enumerate(self.concept_losses.items()):
             loss = loss_fn(self.subspace(embeddings, concept), labels[:, column])
-            self.last_stats[concept] = {**getattr(loss_fn, "last_stats", {}),
-                                        "loss": loss.item()}
+            self.last_stats[concept] = {**getattr(loss_fn, "last_stats", {}), "loss": loss.item()}
             losses.append(loss)
         return torch.stack(losses).mean()
 
@@ -171,8 +176,10 @@ class TrackRegularizedLoss(nn.Module):
     def __init__(self, concept_loss, track_loss, weight):
         super().__init__()
         if not (isinstance(concept_loss, nn.Module) and isinstance(track_loss, nn.Module)):
-            raise ValueError("concept_loss and track_loss must be nn.Module losses, e.g. "
-                             "DisentangledLoss(...) and TripletMarginLoss()")
+            raise ValueError(
+                "concept_loss and track_loss must be nn.Module losses, e.g. "
+                "DisentangledLoss(...) and TripletMarginLoss()"
+            )
         if not (math.isfinite(weight) and weight >= 0):
             raise ValueError(f"weight must be a finite number >= 0, got {weight!r}")
         self.concept_loss, self.track_loss = concept_loss, track_loss
@@ -201,15 +208,15 @@ class TrackRegularizedLoss(nn.Module):
             raise ValueError(
                 f"labels must be (batch, concepts + 1) with the track ids last, at least two "
                 f"columns and one row per embedding, got {tuple(labels.shape)} for "
-                f"{len(embeddings)} embeddings: see mlcourse.disentangled.label_matrix")
+                f"{len(embeddings)} embeddings: see mlcourse.disentangled.label_matrix"
+            )
         concept_labels = labels[:, :-1]
         if concept_labels.shape[1] == 1:
             concept_labels = concept_labels[:, 0]
         concept_loss = self.concept_loss(embeddings, concept_labels)
         track_loss = self.track_loss(embeddings, labels[:, -1])
         loss = concept_loss + self.weight * track_loss
-        self.last_stats = {"loss": loss.item(), "concept_loss": concept_loss.item(),
-                           "track_loss": track_loss.item()}
+        self.last_stats = {"loss": loss.item(), "concept_loss": concept_loss.item(), "track_loss": track_loss.item()}
         return loss
 
     def extra_repr(self):
@@ -223,5 +230,6 @@ def _label_columns(labels, embeddings, n_concepts):
     if labels.dim() != 2 or labels.shape != (len(embeddings), n_concepts):
         raise ValueError(
             f"labels must be (batch, concepts) = ({len(embeddings)}, {n_concepts}), one column "
-            f"per concept in the order of concept_losses, got {tuple(labels.shape)}")
+            f"per concept in the order of concept_losses, got {tuple(labels.shape)}"
+        )
     return labels

@@ -120,8 +120,7 @@ def _hinges_of_all_pairs(distances, labels, pos_margin, neg_margin):
 def _hinges_of_given_pairs(distances, pairs, pos_margin, neg_margin):
     """The hinges of explicit pairs, as (P+,) and (P-,) vectors, with their numbers."""
     names = ("anchor_pos", "positive", "anchor_neg", "negative")
-    anchor_pos, positive, anchor_neg, negative = _checked_indices(
-        pairs, names, len(distances), distances.device)
+    anchor_pos, positive, anchor_neg, negative = _checked_indices(pairs, names, len(distances), distances.device)
     positive_hinges = F.relu(_entries(distances, anchor_pos, positive) - pos_margin)
     negative_hinges = F.relu(neg_margin - _entries(distances, anchor_neg, negative))
     return positive_hinges, negative_hinges, len(positive_hinges), len(negative_hinges)
@@ -170,11 +169,15 @@ class ContrastiveLoss(torch.nn.Module):
         Taught in notebooks/03_siamese_contrastive.ipynb
         """
         loss, self.last_stats = contrastive_loss(
-            embeddings, labels, self.pos_margin, self.neg_margin, self.distance, pairs,
+            embeddings,
+            labels,
+            self.pos_margin,
+            self.neg_margin,
+            self.distance,
+            pairs,
             return_stats=True,
         )
         return loss
 
     def extra_repr(self):
-        return (f"pos_margin={self.pos_margin}, neg_margin={self.neg_margin}, "
-                f"distance={self.distance!r}")
+        return f"pos_margin={self.pos_margin}, neg_margin={self.neg_margin}, distance={self.distance!r}"

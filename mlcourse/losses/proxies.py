@@ -73,8 +73,7 @@ def proxy_nca_logits(embeddings, proxies, softmax_scale=1.0):
     """
     _require_positive("softmax_scale", softmax_scale)
     _require_class_vectors(embeddings, proxies)
-    squared = pairwise_distances(F.normalize(embeddings, dim=1), F.normalize(proxies, dim=1),
-                                 distance="squared")
+    squared = pairwise_distances(F.normalize(embeddings, dim=1), F.normalize(proxies, dim=1), distance="squared")
     return -softmax_scale * squared
 
 
@@ -99,8 +98,7 @@ def logits_loss(logits, labels, multi_label=False):
 
     Taught in notebooks/05_classification_and_proxies.ipynb
     """
-    labels = check_class_labels(labels, logits.shape[0], logits.shape[1], multi_label,
-                                logits.device)
+    labels = check_class_labels(labels, logits.shape[0], logits.shape[1], multi_label, logits.device)
     if multi_label:
         return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
     return F.cross_entropy(logits, labels)
@@ -196,30 +194,36 @@ def check_class_labels(labels, n_samples, n_classes, multi_label, device=None):
     Taught in notebooks/05_classification_and_proxies.ipynb
     """
     if labels is None:
-        raise ValueError("labels are required: pass (B,) class codes, or (B, C) multi-hot tags "
-                         "with multi_label=True.")
+        raise ValueError("labels are required: pass (B,) class codes, or (B, C) multi-hot tags with multi_label=True.")
     labels = torch.as_tensor(labels, device=device)
     if multi_label:
         return _checked_multi_hot(labels, n_samples, n_classes)
     labels = _as_labels(labels, n_samples, device)
     if labels.is_floating_point() or labels.dtype == torch.bool:
-        raise ValueError(f"labels must hold integer class codes, got {labels.dtype}; convert "
-                         "with labels.long(), or pass multi_label=True for multi-hot tags.")
+        raise ValueError(
+            f"labels must hold integer class codes, got {labels.dtype}; convert "
+            "with labels.long(), or pass multi_label=True for multi-hot tags."
+        )
     if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < n_classes:
-        raise ValueError(f"labels must lie in [0, {n_classes}), got values from "
-                         f"{int(labels.min())} to {int(labels.max())}: the loss has "
-                         f"{n_classes} classes; build it with n_classes = labels.max() + 1.")
+        raise ValueError(
+            f"labels must lie in [0, {n_classes}), got values from "
+            f"{int(labels.min())} to {int(labels.max())}: the loss has "
+            f"{n_classes} classes; build it with n_classes = labels.max() + 1."
+        )
     return labels.long()
 
 
 def _checked_multi_hot(labels, n_samples, n_classes):
     if labels.shape != (n_samples, n_classes):
-        raise ValueError(f"multi-hot labels must have shape (B, C) = ({n_samples}, "
-                         f"{n_classes}), got {tuple(labels.shape)}: one row per clip, one "
-                         "column per tag, as dataset.tags.")
+        raise ValueError(
+            f"multi-hot labels must have shape (B, C) = ({n_samples}, "
+            f"{n_classes}), got {tuple(labels.shape)}: one row per clip, one "
+            "column per tag, as dataset.tags."
+        )
     if not ((labels == 0) | (labels == 1)).all():
-        raise ValueError("multi-hot labels must hold only 0s and 1s; threshold or binarise "
-                         "them first, e.g. (labels > 0).")
+        raise ValueError(
+            "multi-hot labels must hold only 0s and 1s; threshold or binarise them first, e.g. (labels > 0)."
+        )
     return labels
 
 
@@ -276,15 +280,14 @@ class ClassificationLoss(torch.nn.Module):
     Taught in notebooks/05_classification_and_proxies.ipynb
     """
 
-    def __init__(self, n_classes, embedding_dim, normalize=True, temperature=0.05,
-                 multi_label=False, *, seed=None):
+    def __init__(self, n_classes, embedding_dim, normalize=True, temperature=0.05, multi_label=False, *, seed=None):
         super().__init__()
         _require_sizes(n_classes, embedding_dim)
         _require_positive("temperature", temperature)
         self.normalize = bool(normalize)
         self.temperature = temperature
         self.multi_label = bool(multi_label)
-        scale = 1.0 if self.normalize else embedding_dim ** -0.5
+        scale = 1.0 if self.normalize else embedding_dim**-0.5
         weight = torch.randn(n_classes, embedding_dim, generator=seeded_generator(seed))
         self.weight = torch.nn.Parameter(weight * scale)
         self.bias = None if self.normalize else torch.nn.Parameter(torch.zeros(n_classes))
@@ -345,9 +348,11 @@ class ClassificationLoss(torch.nn.Module):
 
     def extra_repr(self):
         n_classes, embedding_dim = self.weight.shape
-        return (f"n_classes={n_classes}, embedding_dim={embedding_dim}, "
-                f"normalize={self.normalize}, temperature={self.temperature}, "
-                f"multi_label={self.multi_label}")
+        return (
+            f"n_classes={n_classes}, embedding_dim={embedding_dim}, "
+            f"normalize={self.normalize}, temperature={self.temperature}, "
+            f"multi_label={self.multi_label}"
+        )
 
 
 class ProxyNCALoss(torch.nn.Module):
@@ -439,8 +444,10 @@ class ProxyNCALoss(torch.nn.Module):
 
     def extra_repr(self):
         n_classes, embedding_dim = self.proxies.shape
-        return (f"n_classes={n_classes}, embedding_dim={embedding_dim}, "
-                f"softmax_scale={self.softmax_scale}, multi_label={self.multi_label}")
+        return (
+            f"n_classes={n_classes}, embedding_dim={embedding_dim}, "
+            f"softmax_scale={self.softmax_scale}, multi_label={self.multi_label}"
+        )
 
 
 @torch.no_grad()
@@ -455,8 +462,7 @@ def _class_vector_stats(loss, logits, labels, multi_label):
         return {"loss": loss.item(), "accuracy": (top == labels).double().mean().item()}
     has_tag = labels.bool().any(dim=1)
     hits = labels.bool().gather(1, top[:, None]).squeeze(1) & has_tag
-    return {"loss": loss.item(),
-            "top_tag_hit": hits.sum().item() / max(int(has_tag.sum()), 1)}
+    return {"loss": loss.item(), "top_tag_hit": hits.sum().item() / max(int(has_tag.sum()), 1)}
 
 
 def _require_sizes(n_classes, embedding_dim):
@@ -469,10 +475,14 @@ def _require_class_vectors(embeddings, vectors):
     _require_embeddings(embeddings, "embeddings")
     _require_embeddings(vectors, "class vectors")
     if vectors.shape[1] != embeddings.shape[1]:
-        raise ValueError(f"the embeddings have dimension {embeddings.shape[1]} but the class "
-                         f"vectors {vectors.shape[1]}: build the loss with embedding_dim="
-                         f"{embeddings.shape[1]}, the model's output size.")
+        raise ValueError(
+            f"the embeddings have dimension {embeddings.shape[1]} but the class "
+            f"vectors {vectors.shape[1]}: build the loss with embedding_dim="
+            f"{embeddings.shape[1]}, the model's output size."
+        )
     if vectors.dtype != embeddings.dtype or vectors.device != embeddings.device:
-        raise ValueError(f"embeddings ({embeddings.dtype}, {embeddings.device}) and class "
-                         f"vectors ({vectors.dtype}, {vectors.device}) differ: move one with "
-                         ".to(the other).")
+        raise ValueError(
+            f"embeddings ({embeddings.dtype}, {embeddings.device}) and class "
+            f"vectors ({vectors.dtype}, {vectors.device}) differ: move one with "
+            ".to(the other)."
+        )

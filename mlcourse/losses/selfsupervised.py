@@ -35,7 +35,6 @@ from ._checks import _require_positive
 #   among in-batch candidates, scored by the similarity 1 / (1 + distance).
 
 
-
 def nt_xent_loss(first, second, temperature=0.1):
     """SimCLR's NT-Xent loss (normalised, temperature-scaled cross-entropy).
 
@@ -173,26 +172,30 @@ def draw_negatives(batch_size, n_negatives, generator=None, exclude=None):
     Taught in notebooks/08_self_supervised.ipynb
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 2:
-        raise ValueError(f"batch_size must be an integer >= 2, got {batch_size!r}: the "
-                         "negatives are the other rows of the batch.")
+        raise ValueError(
+            f"batch_size must be an integer >= 2, got {batch_size!r}: the negatives are the other rows of the batch."
+        )
     _require_negative_count(n_negatives, batch_size)
     if generator is not None and generator.device.type != "cpu":
-        raise ValueError(f"the generator must be a CPU torch.Generator, got one on "
-                         f"{generator.device}: the negatives are drawn on the CPU.")
+        raise ValueError(
+            f"the generator must be a CPU torch.Generator, got one on "
+            f"{generator.device}: the negatives are drawn on the CPU."
+        )
     allowed = _allowed_negatives(batch_size, exclude, "cpu")
     fewest = int(allowed.sum(dim=1).min())
     if fewest < n_negatives:
-        raise ValueError(f"n_negatives={n_negatives} but exclude leaves some query only "
-                         f"{fewest} candidate negatives: lower n_negatives or exclude fewer "
-                         "pairs.")
+        raise ValueError(
+            f"n_negatives={n_negatives} but exclude leaves some query only "
+            f"{fewest} candidate negatives: lower n_negatives or exclude fewer "
+            "pairs."
+        )
     scores = torch.rand(batch_size, batch_size, generator=generator)
     # Uniform numbers are below 1, so a candidate scored 2 is never among the smallest.
     scores = scores.masked_fill(~allowed, 2.0)
     return scores.topk(n_negatives, dim=1, largest=False).indices
 
 
-def adjacency_dssm_loss(queries, positives, n_negatives=None, scale=1.0, generator=None,
-                        exclude=None):
+def adjacency_dssm_loss(queries, positives, n_negatives=None, scale=1.0, generator=None, exclude=None):
     """The adjacency DSSM loss (Bretan & Heck, 2019): find the clip that comes next.
 
     Self-supervision from the order of the music: clip ``i`` of the batch (the query) and the
@@ -434,8 +437,7 @@ class AdjacencyDSSMLoss(torch.nn.Module):
 
         Taught in notebooks/08_self_supervised.ipynb
         """
-        loss = adjacency_dssm_loss(queries, positives, self.n_negatives, self.scale,
-                                   self.generator, exclude)
+        loss = adjacency_dssm_loss(queries, positives, self.n_negatives, self.scale, self.generator, exclude)
         self.last_stats = {
             "loss": loss.item(),
             "easy_negative_fraction": easy_negative_fraction(queries, positives, exclude),
@@ -450,16 +452,19 @@ def _require_matched_rows(first, second, first_name, second_name):
     """Checks two (B, D) float tensors whose rows i belong together, with B >= 2."""
     _require_embeddings(first, first_name)
     _require_embeddings(second, second_name)
-    if (first.shape != second.shape or first.dtype != second.dtype
-            or first.device != second.device):
-        raise ValueError(f"{first_name} and {second_name} must have the same shape, dtype and "
-                         f"device, row i of one matching row i of the other; got "
-                         f"{tuple(first.shape)} {first.dtype} {first.device} and "
-                         f"{tuple(second.shape)} {second.dtype} {second.device}.")
+    if first.shape != second.shape or first.dtype != second.dtype or first.device != second.device:
+        raise ValueError(
+            f"{first_name} and {second_name} must have the same shape, dtype and "
+            f"device, row i of one matching row i of the other; got "
+            f"{tuple(first.shape)} {first.dtype} {first.device} and "
+            f"{tuple(second.shape)} {second.dtype} {second.device}."
+        )
     if len(first) < 2:
-        raise ValueError(f"{first_name} and {second_name} need at least 2 rows, got "
-                         f"{len(first)}: the other rows of the batch are the negatives, and a "
-                         "batch of one item has none.")
+        raise ValueError(
+            f"{first_name} and {second_name} need at least 2 rows, got "
+            f"{len(first)}: the other rows of the batch are the negatives, and a "
+            "batch of one item has none."
+        )
 
 
 def _require_negative_count(n_negatives, batch_size):
@@ -467,9 +472,11 @@ def _require_negative_count(n_negatives, batch_size):
     if isinstance(n_negatives, bool) or not isinstance(n_negatives, (int, np.integer)) or n_negatives < 1:
         raise ValueError(f"n_negatives must be None or an integer >= 1, got {n_negatives!r}.")
     if batch_size is not None and n_negatives > batch_size - 1:
-        raise ValueError(f"n_negatives={n_negatives} but a batch of {batch_size} has only "
-                         f"{batch_size - 1} other rows to draw negatives from: use "
-                         "n_negatives < B, or None for all of them.")
+        raise ValueError(
+            f"n_negatives={n_negatives} but a batch of {batch_size} has only "
+            f"{batch_size - 1} other rows to draw negatives from: use "
+            "n_negatives < B, or None for all of them."
+        )
 
 
 def _allowed_negatives(batch_size, exclude, device):
@@ -483,9 +490,11 @@ def _allowed_negatives(batch_size, exclude, device):
         return allowed
     exclude = torch.as_tensor(exclude)
     if exclude.dtype != torch.bool or exclude.shape != (batch_size, batch_size):
-        raise ValueError(f"exclude must be a ({batch_size}, {batch_size}) bool tensor, True "
-                         f"where column j must not be a negative of row i; got "
-                         f"{exclude.dtype} of shape {tuple(exclude.shape)}.")
+        raise ValueError(
+            f"exclude must be a ({batch_size}, {batch_size}) bool tensor, True "
+            f"where column j must not be a negative of row i; got "
+            f"{exclude.dtype} of shape {tuple(exclude.shape)}."
+        )
     return allowed & ~exclude.to(device)
 
 

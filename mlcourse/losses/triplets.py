@@ -78,11 +78,9 @@ def triplet_margin_loss(
     if triplets_were_mined:
         triplets = mine_triplets(distances.detach(), labels, margin, mining)
     else:
-        triplets = _checked_indices(triplets, ("anchor", "positive", "negative"),
-                                    len(embeddings), embeddings.device)
+        triplets = _checked_indices(triplets, ("anchor", "positive", "negative"), len(embeddings), embeddings.device)
     anchor, positive, negative = triplets
-    hinges = F.relu(
-        _entries(distances, anchor, positive) - _entries(distances, anchor, negative) + margin)
+    hinges = F.relu(_entries(distances, anchor, positive) - _entries(distances, anchor, negative) + margin)
     loss = _mean_of_nonzero(hinges)
     if not return_stats:
         return loss
@@ -160,7 +158,12 @@ class TripletMarginLoss(torch.nn.Module):
         Taught in notebooks/04_triplet_mining.ipynb
         """
         loss, self.last_stats = triplet_margin_loss(
-            embeddings, labels, self.margin, self.mining, self.distance, triplets,
+            embeddings,
+            labels,
+            self.margin,
+            self.mining,
+            self.distance,
+            triplets,
             return_stats=True,
         )
         return loss

@@ -177,6 +177,9 @@ def retrieval_table(distances_by_method, seconds_per_query=None, ks=(1, 5, 10)):
     for name, distances in distances_by_method.items():
         ranks = match_ranks_from_distances(distances)
         recalls = {f"R@{k}": recall for k, recall in recall_at_ranks(ranks, ks).items()}
-        rows[name] = {**recalls, "MRR": mean_reciprocal_rank(ranks),
-                      "ms/query": 1000 * seconds_per_query.get(name, np.nan)}
+        rows[name] = {
+            **recalls,
+            "MRR": mean_reciprocal_rank(ranks),
+            "ms/query": 1000 * seconds_per_query.get(name, np.nan),
+        }
     return pd.DataFrame.from_dict(rows, orient="index")

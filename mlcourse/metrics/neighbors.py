@@ -147,9 +147,7 @@ class _Search:
             if self.gallery_bias is None:
                 torch.mm(self.queries[rows], self.gallery.T, out=scores)
             else:
-                torch.addmm(
-                    self.gallery_bias, self.queries[rows], self.gallery.T, alpha=2, out=scores
-                )
+                torch.addmm(self.gallery_bias, self.queries[rows], self.gallery.T, alpha=2, out=scores)
             if self.exclude_self:
                 own = torch.arange(rows.start, rows.stop, device=self.device)
                 scores[own - rows.start, own] = -torch.inf
@@ -320,9 +318,7 @@ def _encoded_labels(search, labels, gallery_labels, names=("labels", "gallery_la
                 f"{names[0]} and {names[1]} must both be numbers or both be strings, got "
                 f"dtypes {query_labels.dtype} and {gallery_labels.dtype}."
             )
-    classes, class_indices = np.unique(
-        np.concatenate([query_labels, gallery_labels]), return_inverse=True
-    )
+    classes, class_indices = np.unique(np.concatenate([query_labels, gallery_labels]), return_inverse=True)
     class_indices = torch.as_tensor(class_indices, dtype=torch.long, device=search.device)
     return class_indices[: len(query_labels)], class_indices[len(query_labels) :], len(classes)
 
@@ -333,8 +329,7 @@ def _label_array(labels, name, n_items):
     if array.shape != (n_items,):
         hint = " (flatten it with .ravel())" if array.size == n_items else ""
         raise ValueError(
-            f"{name} must have shape ({n_items},), one label per embedding, got shape "
-            f"{array.shape}{hint}."
+            f"{name} must have shape ({n_items},), one label per embedding, got shape {array.shape}{hint}."
         )
     return array
 

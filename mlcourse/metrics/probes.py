@@ -21,54 +21,49 @@ from .tagging import class_centroids, tag_scores
 
 
 @torch.no_grad()
-def knn_accuracy(
-    train_embeddings,
-    train_labels,
-    test_embeddings=None,
-    test_labels=None,
-    k=1,
-    distance="euclidean",
-):
-    """Accuracy of a k-nearest-neighbour classifier that votes with the training items.
+def knn_accuracy(embeddings, labels, *, gallery=None, gallery_labels=None, k=1, distance="euclidean"):
+    """Accuracy of a k-nearest-neighbour classifier: each query gets the vote of its k nearest gallery items.
 
-    Each test item gets the most common label among its k nearest training items. When labels
-    tie for most votes, the smallest label wins (in sorted order: 0 < 1, "a" < "b"), the rule
-    of scikit-learn's ``KNeighborsClassifier`` with uniform weights. Without a test set, each
-    training item is classified by the others (leave-one-out). Neighbours at equal distance are
-    taken by training index, as in :func:`nearest_neighbors`.
+    Each query (e.g. a test clip) gets the most common label among its k nearest gallery items
+    (e.g. the training clips). When labels tie for most votes, the smallest label wins (in
+    sorted order: 0 < 1, "a" < "b"), the rule of scikit-learn's ``KNeighborsClassifier`` with
+    uniform weights. Without a gallery, each item is classified by the others (leave-one-out).
+    Neighbours at equal distance are taken by gallery index, as in :func:`nearest_neighbors`.
+    The queries come first, as in :func:`recall_at_k`; the gallery is named.
 
     Args:
-        train_embeddings: (N, D) float tensor or array.
-        train_labels: (N,) int or str labels.
-        test_embeddings: (Q, D) float tensor or array, or None for leave-one-out.
-        test_labels: (Q,) labels, given exactly when ``test_embeddings`` is.
-        k: Neighbours that vote, at most N (N - 1 for leave-one-out).
+        embeddings: (Q, D) float tensor or array of the queries.
+        labels: (Q,) int or str labels of the queries.
+        gallery: (N, D) float tensor or array of the items that vote, or None for leave-one-out.
+        gallery_labels: (N,) labels, given exactly when ``gallery`` is.
+        k: Neighbours that vote, at most N (Q - 1 for leave-one-out).
         distance: One of :data:`mlcourse.distances.DISTANCES`.
 
     Returns:
-        The fraction of test (or training) items classified correctly, a float in [0, 1].
+        The fraction of queries classified correctly, a float in [0, 1].
 
     Raises:
         ValueError: On bad embeddings or labels (as in :func:`recall_at_k`), only one of
-            ``test_embeddings`` and ``test_labels``, or a k that is not in [1, N].
+            ``gallery`` and ``gallery_labels``, or a k that is not in [1, N].
+
+    Example:
+        >>> knn_accuracy([[0.9], [2.1]], [0, 1], gallery=[[0.0], [1.0], [2.0], [3.0]], gallery_labels=[0, 0, 1, 1])
+        1.0
 
     Taught in notebooks/01_distances_and_lda.ipynb, notebooks/02_lmnn.ipynb and
     notebooks/05_classification_and_proxies.ipynb
     """
-    leave_one_out = test_embeddings is None
-    if leave_one_out != (test_labels is None):
+    leave_one_out = gallery is None
+    if leave_one_out != (gallery_labels is None):
         raise ValueError(
-            "Pass both test_embeddings and test_labels, or neither for leave-one-out accuracy "
-            "on the training set."
+            "Pass both gallery and gallery_labels, or neither for leave-one-out accuracy on the queries themselves."
         )
     if leave_one_out:
-        queries, gallery = _embedding_pair(train_embeddings, None, None, "train_embeddings", "")
-        label_pair, names = (train_labels, None), ("train_labels", "")
+        queries, gallery = _embedding_pair(embeddings, None, None, "embeddings", "")
+        label_pair, names = (labels, None), ("labels", "")
     else:
-        queries, gallery = _embedding_pair(
-            test_embeddings, train_embeddings, None, "test_embeddings", "train_embeddings"
-        )
-        label_pair, names = (test_labels, train_labels), ("test_labels", "train_labels")
+        queries, gallery = _embedding_pair(embeddings, gallery, None, "embeddings", "gallery")
+        label_pair, names = (labels, gallery_labels), ("labels", "gallery_labels")
     search = _Search(queries, gallery, distance, None, None)
     query_classes, gallery_classes, _ = _encoded_labels(search, *label_pair, names=names)
     _, neighbours = search.top_k(k)
@@ -76,21 +71,21 @@ def knn_accuracy(
     return float((predictions == query_classes).double().mean())
 
 
+def nearest_prototype_accuracy(embeddings, labels, *, gallery, gallery_labels, distance="cosine"):
+    """Accuracy of the nearest-prototype classifier: each query gets its nearest class mean.
 
-def nearest_prototype_accuracy(train_embeddings, train_labels, test_embeddings, test_labels, distance="cosine"):
-    """Accuracy of the nearest-prototype classifier: each test item gets its nearest class mean.
-
-    A class's prototype is the mean embedding of its training items
-    (:func:`mlcourse.metrics.class_centroids`), and a test item is given the class of the
-    prototype that scores it highest (:func:`mlcourse.metrics.tag_scores`): the largest cosine,
-    or the smallest Euclidean distance. Any embedding becomes a classifier this way, with one
-    comparison per class instead of one per training item.
+    A class's prototype is the mean embedding of its gallery items (e.g. the training clips,
+    :func:`mlcourse.metrics.class_centroids`), and a query is given the class of the prototype
+    that scores it highest (:func:`mlcourse.metrics.tag_scores`): the largest cosine, or the
+    smallest Euclidean distance. Any embedding becomes a classifier this way, with one
+    comparison per class instead of one per gallery item. Queries first, as in
+    :func:`knn_accuracy`.
 
     Args:
-        train_embeddings: (N, D) float tensor or array.
-        train_labels: (N,) int or str labels.
-        test_embeddings: (Q, D) float tensor or array.
-        test_labels: (Q,) labels, of the same kind as the training labels.
+        embeddings: (Q, D) float tensor or array of the queries.
+        labels: (Q,) labels of the queries, of the same kind as the gallery's.
+        gallery: (N, D) float tensor or array whose class means are the prototypes.
+        gallery_labels: (N,) int or str labels.
         distance: One of :data:`mlcourse.distances.DISTANCES`.
 
     Returns:
@@ -102,12 +97,13 @@ def nearest_prototype_accuracy(train_embeddings, train_labels, test_embeddings, 
 
     Taught in notebooks/05_classification_and_proxies.ipynb
     """
-    train_labels = _label_array(train_labels, "train_labels", len(train_embeddings))
-    test_labels = _label_array(test_labels, "test_labels", len(test_embeddings))
-    classes, class_index = np.unique(train_labels, return_inverse=True)
-    prototypes = class_centroids(train_embeddings, class_index.reshape(-1))
-    scores = tag_scores(test_embeddings, prototypes, distance=distance)
-    return float(np.mean(classes[scores.argmax(axis=1)] == test_labels))
+    gallery_labels = _label_array(gallery_labels, "gallery_labels", len(gallery))
+    labels = _label_array(labels, "labels", len(embeddings))
+    classes, class_index = np.unique(gallery_labels, return_inverse=True)
+    prototypes = class_centroids(gallery, class_index.reshape(-1))
+    scores = tag_scores(embeddings, prototypes, distance=distance)
+    return float(np.mean(classes[scores.argmax(axis=1)] == labels))
+
 
 def _majority_vote(neighbour_classes):
     """The most common class of each row; among equally common classes, the smallest.
@@ -161,8 +157,9 @@ def linear_readout_r2(embeddings, values, groups, folds=5, alpha=10.0):
     y = np.asarray(values, dtype=np.float64)
     groups = np.asarray(groups)
     if x.ndim != 2 or y.shape != (len(x),) or groups.shape != (len(x),):
-        raise ValueError(f"expected (N, D) embeddings with N values and N groups, got shapes "
-                         f"{x.shape}, {y.shape} and {groups.shape}")
+        raise ValueError(
+            f"expected (N, D) embeddings with N values and N groups, got shapes {x.shape}, {y.shape} and {groups.shape}"
+        )
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise ValueError("embeddings and values must be finite (no NaN or inf)")
     if np.ptp(y) == 0:
@@ -186,7 +183,8 @@ def linear_readout_r2(embeddings, values, groups, folds=5, alpha=10.0):
         mean, std = fit_x.mean(axis=0), fit_x.std(axis=0)
         std[std == 0] = 1.0
         standard = (fit_x - mean) / std
-        weights = np.linalg.solve(standard.T @ standard + alpha * np.eye(x.shape[1]),
-                                  standard.T @ (fit_y - fit_y.mean()))
+        weights = np.linalg.solve(
+            standard.T @ standard + alpha * np.eye(x.shape[1]), standard.T @ (fit_y - fit_y.mean())
+        )
         predictions[held_out] = ((x[held_out] - mean) / std) @ weights + fit_y.mean()
     return float(1 - np.sum((y - predictions) ** 2) / np.sum((y - y.mean()) ** 2))

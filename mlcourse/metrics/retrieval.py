@@ -26,6 +26,7 @@ def recall_at_k(
     embeddings,
     labels,
     ks=(1, 2, 4, 8),
+    *,
     gallery=None,
     gallery_labels=None,
     distance="euclidean",
@@ -80,6 +81,7 @@ def recall_at_k(
 def mean_average_precision(
     embeddings,
     labels,
+    *,
     gallery=None,
     gallery_labels=None,
     distance="euclidean",
@@ -192,9 +194,7 @@ def _average_precisions(scores, relevant_scores):
     is_relevant = relevant_scores > -torch.inf
     # Counting from the end of increasing rows: items >= s = row length - items < s.
     at_or_above = scores.shape[1] - torch.searchsorted(_sort_rows(scores), relevant_scores)
-    relevant_at_or_above = relevant_scores.shape[1] - torch.searchsorted(
-        relevant_scores, relevant_scores
-    )
+    relevant_at_or_above = relevant_scores.shape[1] - torch.searchsorted(relevant_scores, relevant_scores)
     precisions = (relevant_at_or_above.double() / at_or_above) * is_relevant
     n_relevant = is_relevant.sum(dim=1)
     has_relevant = n_relevant > 0

@@ -84,15 +84,12 @@ def _multi_hot(tags, n_items):
             f"(N,) int class labels; got shape {tags.shape} and dtype {tags.dtype}."
         )
     if tags.dtype.kind not in "biuf" or not np.isin(tags, (0, 1)).all():
-        raise ValueError(
-            "tags must hold only 0 and 1 (or False and True): threshold soft tags first, "
-            "e.g. tags > 0.5."
-        )
+        raise ValueError("tags must hold only 0 and 1 (or False and True): threshold soft tags first, e.g. tags > 0.5.")
     return tags.astype(np.uint8)
 
 
 @torch.no_grad()
-def tag_scores(embeddings, class_vectors, distance="cosine"):
+def tag_scores(embeddings, class_vectors, *, distance="cosine"):
     """How strongly each item is predicted to have each tag, from its nearness to the tag.
 
     Scores items against tag vectors in the embedding space (centroids from
@@ -115,17 +112,13 @@ def tag_scores(embeddings, class_vectors, distance="cosine"):
     Taught in notebooks/05_classification_and_proxies.ipynb
     """
     _require_choice(distance, DISTANCES, "distance")
-    embeddings, class_vectors = _embedding_pair(
-        embeddings, class_vectors, None, "embeddings", "class_vectors"
-    )
+    embeddings, class_vectors = _embedding_pair(embeddings, class_vectors, None, "embeddings", "class_vectors")
     if distance == "cosine":
         unit_classes = unit_rows(class_vectors)
         scores = unit_rows(embeddings) @ unit_classes.T
     else:
         # T is small, so the exact differences are cheap and keep distances near 0 accurate.
-        scores = -torch.cdist(
-            embeddings, class_vectors, compute_mode="donot_use_mm_for_euclid_dist"
-        )
+        scores = -torch.cdist(embeddings, class_vectors, compute_mode="donot_use_mm_for_euclid_dist")
         if distance == "squared":
             scores = -scores.pow(2)
     return scores.cpu().numpy()

@@ -96,7 +96,7 @@ def _triplet_indices(index_arrays, n_items, device):
     return torch.as_tensor(np.stack(arrays), dtype=torch.long, device=device)
 
 
-def concept_triplet_accuracy(embeddings, triplets, masks=None, distance="euclidean"):
+def concept_triplet_accuracy(embeddings, triplets, *, masks=None, distance="euclidean"):
     """Triplet accuracy per concept, in the complete space and in each concept's sub-space.
 
     Rebuilds the triplet-prediction table of Lee et al. (ISMIR 2020). For each concept, its
@@ -132,8 +132,10 @@ def concept_triplet_accuracy(embeddings, triplets, masks=None, distance="euclide
             "e.g. from sample_all_concept_triplets."
         )
     embeddings, _ = _embedding_pair(embeddings, None, None, "embeddings", "")
-    complete = {concept: triplet_accuracy(embeddings, *concept_triplets, distance)
-                for concept, concept_triplets in triplets.items()}
+    complete = {
+        concept: triplet_accuracy(embeddings, *concept_triplets, distance)
+        for concept, concept_triplets in triplets.items()
+    }
     rows = {"complete": complete}
     if masks is not None:
         subspace = {}
@@ -197,6 +199,8 @@ def triplet_kind_shares(gaps, margin):
         raise ValueError("no gaps: pass the gaps of at least one triplet")
     if not margin > 0:
         raise ValueError(f"margin must be a number > 0, got {margin!r}")
-    return {"hard": float((gaps <= 0).mean()),
-            "semi-hard": float(((gaps > 0) & (gaps <= margin)).mean()),
-            "easy": float((gaps > margin).mean())}
+    return {
+        "hard": float((gaps <= 0).mean()),
+        "semi-hard": float(((gaps > 0) & (gaps <= margin)).mean()),
+        "easy": float((gaps > margin).mean()),
+    }

@@ -191,8 +191,13 @@ def test_chroma_is_stored_memory_mapped_and_subsets_keep_it(smoke):
 
 def test_killed_build_leaves_no_cache_a_load_accepts(tmp_path):
     env = {**os.environ, "MLCOURSE_DATA": str(tmp_path)}
-    process = subprocess.Popen([sys.executable, "-m", "mlcourse.data", "build", "--size", "smoke", "--workers", "1"],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlcourse.data", "build", "--size", "smoke", "--workers", "1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 120
     while not list(tmp_path.glob(".smoke.partial-*/logmel.npy")) and time.time() < deadline:
         time.sleep(0.05)
@@ -200,11 +205,16 @@ def test_killed_build_leaves_no_cache_a_load_accepts(tmp_path):
     process.wait()
     assert list(tmp_path.glob(".smoke.partial-*")), "the build was killed before it started writing"
     assert not (tmp_path / "smoke").exists()
-    check = subprocess.run([sys.executable, "-c", "from mlcourse.data import load_dataset; load_dataset('smoke')"],
-                           env=env, capture_output=True, text=True)
+    check = subprocess.run(
+        [sys.executable, "-c", "from mlcourse.data import load_dataset; load_dataset('smoke')"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert check.returncode != 0 and "python -m mlcourse.data build --size smoke" in check.stderr
-    subprocess.run([sys.executable, "-m", "mlcourse.data", "build", "--size", "smoke"], env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "mlcourse.data", "build", "--size", "smoke"], env=env, check=True, capture_output=True
+    )
     assert not list(tmp_path.glob(".smoke.partial-*")), "a later build clears what the killed one left"
     assert (tmp_path / "smoke" / "manifest.json").exists()
 
@@ -221,7 +231,8 @@ def test_audio_folder_loads_what_it_can_and_names_what_it_cannot(tmp_path):
     (tmp_path / "notes.txt").write_text("not audio")
     (tmp_path / "tags.csv").write_text(
         "file,genre,instrument,split\nlow.wav,drone,organ;voices,train\nhigh.flac,tone,flutes,test\n"
-        "broken.wav,drone,organ,train\nnotes.txt,tone,flutes,train\nabsent.wav,tone,flutes,train\n")
+        "broken.wav,drone,organ,train\nnotes.txt,tone,flutes,train\nabsent.wav,tone,flutes,train\n"
+    )
     with pytest.warns(UserWarning, match="broken.wav.*notes.txt.*absent.wav"):
         data = load_audio_folder(tmp_path, tmp_path / "tags.csv")
     assert [name for name, _ in data.skipped] == ["broken.wav", "notes.txt", "absent.wav"]
@@ -257,8 +268,13 @@ def test_audio_folder_is_read_one_file_at_a_time_and_plays_from_the_files(tmp_pa
     assert batch_sizes == [3, 2], "the features of one file at a time, never the whole folder's audio"
     # the same features as all five clips in one batch, from the samples read here with soundfile
     samples = {name: soundfile.read(tmp_path / name, dtype="float32")[0] for name in ("a.wav", "b.wav")}
-    clips = np.stack([samples[name][k * CLIP_SAMPLES:(k + 1) * CLIP_SAMPLES]
-                      for name, n in (("a.wav", 3), ("b.wav", 2)) for k in range(n)])
+    clips = np.stack(
+        [
+            samples[name][k * CLIP_SAMPLES : (k + 1) * CLIP_SAMPLES]
+            for name, n in (("a.wav", 3), ("b.wav", 2))
+            for k in range(n)
+        ]
+    )
     logmel, summary, chroma = compute_clip_features(clips)
     np.testing.assert_array_equal(data.logmel, logmel.astype(np.float16))
     np.testing.assert_array_equal(data.chroma, chroma.astype(np.float16))

@@ -41,9 +41,9 @@ def test_import_writes_every_clip_with_its_labels_and_features(collection):
     audio, rate = soundfile.read(music / data.meta.file[row], dtype="float32")
     first = int(round(data.meta.start_s[row] * SAMPLE_RATE))
     assert rate == SAMPLE_RATE
-    expected = compute_log_mel(audio[None, first:first + CLIP_SAMPLES])[0]
+    expected = compute_log_mel(audio[None, first : first + CLIP_SAMPLES])[0]
     np.testing.assert_allclose(data.logmel[row].astype(np.float32), expected, atol=0.05)
-    np.testing.assert_allclose(data.audio(row), audio[first:first + CLIP_SAMPLES], atol=1e-4)
+    np.testing.assert_allclose(data.audio(row), audio[first : first + CLIP_SAMPLES], atol=1e-4)
     assert data.tags.sum(axis=1).tolist() == [4] * len(data)  # one value of each concept
 
 
@@ -114,8 +114,17 @@ def test_bad_split_values_and_names_are_refused(collection, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("notebook", ["01_distances_and_lda", "02_lmnn", "03_siamese_contrastive",
-                                      "04_triplet_mining", "05_classification_and_proxies", "06_disentangled"])
+@pytest.mark.parametrize(
+    "notebook",
+    [
+        "01_distances_and_lda",
+        "02_lmnn",
+        "03_siamese_contrastive",
+        "04_triplet_mining",
+        "05_classification_and_proxies",
+        "06_disentangled",
+    ],
+)
 def test_the_notebooks_run_on_an_imported_collection(collection, notebook, tmp_path, monkeypatch):
     import papermill
 
@@ -128,10 +137,15 @@ def test_the_notebooks_run_on_an_imported_collection(collection, notebook, tmp_p
     monkeypatch.setenv("MLCOURSE_RESULTS", str(tmp_path / "results"))
     monkeypatch.setenv("MLCOURSE_MODE", "smoke")
     executed = tmp_path / f"{notebook}.ipynb"
-    papermill.execute_notebook(str(ROOT / "notebooks" / f"{notebook}.ipynb"), str(executed),
-                               parameters={"MLCOURSE_MODE": "smoke"}, cwd=str(ROOT / "notebooks"),
-                               kernel_name="python3", progress_bar=False,
-                               extra_arguments=["--IPKernelApp.log_level=ERROR"])
+    papermill.execute_notebook(
+        str(ROOT / "notebooks" / f"{notebook}.ipynb"),
+        str(executed),
+        parameters={"MLCOURSE_MODE": "smoke"},
+        cwd=str(ROOT / "notebooks"),
+        kernel_name="python3",
+        progress_bar=False,
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],
+    )
     assert executed.exists()
 
 

@@ -23,11 +23,18 @@ from mlcourse.data.features import (
 def test_log_mel_equals_librosa(dtype):
     rng = np.random.default_rng(0)
     t = np.arange(CLIP_SAMPLES) / SAMPLE_RATE
-    clips = np.stack([0.3 * np.sin(2 * np.pi * 440 * t) + 0.01 * rng.standard_normal(CLIP_SAMPLES),
-                      0.05 * rng.standard_normal(CLIP_SAMPLES)]).astype(dtype)
+    clips = np.stack(
+        [
+            0.3 * np.sin(2 * np.pi * 440 * t) + 0.01 * rng.standard_normal(CLIP_SAMPLES),
+            0.05 * rng.standard_normal(CLIP_SAMPLES),
+        ]
+    ).astype(dtype)
     ours = compute_log_mel(clips)
-    theirs = librosa.power_to_db(librosa.feature.melspectrogram(
-        y=clips.astype(np.float32), sr=SAMPLE_RATE, n_fft=2048, hop_length=512, n_mels=128))
+    theirs = librosa.power_to_db(
+        librosa.feature.melspectrogram(
+            y=clips.astype(np.float32), sr=SAMPLE_RATE, n_fft=2048, hop_length=512, n_mels=128
+        )
+    )
     assert ours.shape == (2, 128, N_FRAMES) == theirs.shape
     np.testing.assert_allclose(ours, theirs, atol=1e-3)
 

@@ -13,8 +13,7 @@ def spectral_centroid(audio):
 
 def test_instruments_differ_in_spectral_shape_as_expected():
     # The same melody, dry: a flute is close to a sine, a trumpet is rich in upper harmonics.
-    melody = np.array([[0.5 * i, 0.5 * i + 0.45, 60 + [0, 2, 4, 5, 7, 5, 4, 2][i % 8], 100, 0]
-                       for i in range(12)])
+    melody = np.array([[0.5 * i, 0.5 * i + 0.45, 60 + [0, 2, 4, 5, 7, 5, 4, 2][i % 8], 100, 0] for i in range(12)])
     centroids = {program: spectral_centroid(synthesize(melody, [program], 6.5)) for program in (73, 56, 40, 0)}
     flute, trumpet, violin, piano = (centroids[p] for p in (73, 56, 40, 0))
     assert trumpet > 1.5 * flute
@@ -31,7 +30,7 @@ def test_every_family_plays_a_distinct_sound():
         spectra[family] = np.abs(np.fft.rfft(audio))
     names = list(spectra)
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             assert not np.allclose(spectra[a], spectra[b], rtol=0.05), f"{a} and {b} sound the same"
 
 

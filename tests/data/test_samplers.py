@@ -46,11 +46,14 @@ def test_every_clip_is_drawn_over_many_batches():
     assert np.array_equal(drawn, np.arange(len(LABELS)))
 
 
-@pytest.mark.parametrize("make", [
-    lambda: ClassBalancedBatches(LABELS, 3, 4, seed=3),
-    lambda: PairBatches(LABELS, 8, seed=3),
-    lambda: TripletBatches(LABELS, 8, seed=3),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: ClassBalancedBatches(LABELS, 3, 4, seed=3),
+        lambda: PairBatches(LABELS, 8, seed=3),
+        lambda: TripletBatches(LABELS, 8, seed=3),
+    ],
+)
 def test_same_epoch_same_batches_other_epoch_other_batches(make):
     first, again, other = batches(make(), 0), batches(make(), 0), batches(make(), 1)
     assert all(np.array_equal(x, y) for x, y in zip(first, again))
@@ -58,8 +61,7 @@ def test_same_epoch_same_batches_other_epoch_other_batches(make):
 
 
 def test_pairs_have_the_asked_share_of_positives_and_no_self_pairs():
-    sampler = PairBatches(LABELS, pairs_per_batch=10, positive_fraction=0.3, batches_per_epoch=50,
-                          seed=4)
+    sampler = PairBatches(LABELS, pairs_per_batch=10, positive_fraction=0.3, batches_per_epoch=50, seed=4)
     for batch in batches(sampler, 0):
         first, second = pair_halves(batch)
         same = LABELS[first] == LABELS[second]
@@ -85,14 +87,17 @@ def test_positives_are_uniform_over_the_class():
     assert len(counts) == 12 and counts.min() > 850 and counts.max() < 1150
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: ClassBalancedBatches(LABELS, 7, 2), "classes_per_batch"),
-    (lambda: ClassBalancedBatches(LABELS, 2, 1), "samples_per_class"),
-    (lambda: PairBatches(["x", "x", "x"], 4), "two classes"),
-    (lambda: TripletBatches(["x", "y"], 4), "two clips"),
-    (lambda: PairBatches(LABELS, 4, positive_fraction=1.5), "positive_fraction"),
-    (lambda: ClassBalancedBatches(np.zeros((3, 2)), 2, 2), "1-D"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: ClassBalancedBatches(LABELS, 7, 2), "classes_per_batch"),
+        (lambda: ClassBalancedBatches(LABELS, 2, 1), "samples_per_class"),
+        (lambda: PairBatches(["x", "x", "x"], 4), "two classes"),
+        (lambda: TripletBatches(["x", "y"], 4), "two clips"),
+        (lambda: PairBatches(LABELS, 4, positive_fraction=1.5), "positive_fraction"),
+        (lambda: ClassBalancedBatches(np.zeros((3, 2)), 2, 2), "1-D"),
+    ],
+)
 def test_bad_arguments_are_explained(make, message):
     with pytest.raises(ValueError, match=message):
         make()
@@ -104,7 +109,7 @@ def test_near_far_triplets_respect_the_distances_and_the_recording():
     lengths = [30, 45, 25]
     recordings = np.repeat(np.arange(3), lengths)
     positions = np.concatenate([np.arange(n) for n in lengths])
-    order = np.random.default_rng(0).permutation(len(recordings))          # rows need not be sorted
+    order = np.random.default_rng(0).permutation(len(recordings))  # rows need not be sorted
     recordings, positions = recordings[order], positions[order]
     sampler = NearFarTripletBatches(recordings, positions, 200, near=2, far=10, batches_per_epoch=5, seed=1)
     negatives_seen = set()
@@ -119,10 +124,13 @@ def test_near_far_triplets_respect_the_distances_and_the_recording():
     assert (0, 0) in negatives_seen and (1, 44) in negatives_seen
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"near": 3, "far": 3}, "near < far"),
-    ({"near": 1, "far": 30}, "too few"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"near": 3, "far": 3}, "near < far"),
+        ({"near": 1, "far": 30}, "too few"),
+    ],
+)
 def test_near_far_triplets_explain_bad_arguments(kwargs, message):
     from mlcourse.data.samplers import NearFarTripletBatches
 
@@ -136,8 +144,9 @@ def test_near_far_triplets_explain_bad_arguments(kwargs, message):
 def test_concat_batches_joins_one_batch_of_each_sampler_epoch_by_epoch():
     labels = np.repeat(np.arange(5), 6)
     first, second = ClassBalancedBatches(labels, 2, 3, batches_per_epoch=4, seed=1), RandomBatches(30, 5, 6, seed=2)
-    joined = ConcatBatches(ClassBalancedBatches(labels, 2, 3, batches_per_epoch=4, seed=1),
-                           RandomBatches(30, 5, 6, seed=2))
+    joined = ConcatBatches(
+        ClassBalancedBatches(labels, 2, 3, batches_per_epoch=4, seed=1), RandomBatches(30, 5, 6, seed=2)
+    )
     assert len(joined) == 4
     for epoch in (0, 3):
         for sampler in (first, second, joined):

@@ -34,11 +34,10 @@ def loop_anchor_count(meta, concept, controlled, concepts=CONCEPTS):
     rows = meta.to_dict("records")
     count = 0
     for a in rows:
-        has_positive = any(
-            p[concept] == a[concept] and p["piece_id"] != a["piece_id"] for p in rows
-        )
+        has_positive = any(p[concept] == a[concept] and p["piece_id"] != a["piece_id"] for p in rows)
         has_negative = any(
-            n[concept] != a[concept] and n["piece_id"] != a["piece_id"]
+            n[concept] != a[concept]
+            and n["piece_id"] != a["piece_id"]
             and (not controlled or all(n[o] == a[o] for o in concepts if o != concept))
             for n in rows
         )
@@ -85,8 +84,10 @@ def test_seeds_reproduce_and_differ(meta):
 def valid_controlled_negatives(rows, anchor, concept):
     a = rows[anchor]
     return {
-        j for j, n in enumerate(rows)
-        if n[concept] != a[concept] and n["piece_id"] != a["piece_id"]
+        j
+        for j, n in enumerate(rows)
+        if n[concept] != a[concept]
+        and n["piece_id"] != a["piece_id"]
         and all(n[o] == a[o] for o in CONCEPTS if o != concept)
     }
 
@@ -94,14 +95,11 @@ def valid_controlled_negatives(rows, anchor, concept):
 def test_every_valid_negative_can_be_drawn(meta):
     """Draws over many seeds reach each valid negative of a clip, not a favoured few."""
     rows = meta.to_dict("records")
-    anchor = next(i for i in range(len(rows))
-                  if len(valid_controlled_negatives(rows, i, "instrument")) >= 3)
+    anchor = next(i for i in range(len(rows)) if len(valid_controlled_negatives(rows, i, "instrument")) >= 3)
     drawn = set()
     for seed in range(100):
         with pytest.warns(UserWarning):
-            anchors, _, negatives = sample_concept_triplets(
-                meta, "instrument", len(meta), seed=seed, controlled=True
-            )
+            anchors, _, negatives = sample_concept_triplets(meta, "instrument", len(meta), seed=seed, controlled=True)
         drawn.update(negatives[anchors == anchor].tolist())
     assert drawn == valid_controlled_negatives(rows, anchor, "instrument")
 
@@ -121,8 +119,9 @@ def test_controls_name_what_a_controlled_triplet_holds_fixed(meta):
     held = {"era": ["mood", "instrument"]}
     triplets = sample_all_concept_triplets(meta, 40, seed=3, controlled=True, controls=held)
     assert list(triplets) == CONCEPTS
-    by_hand = sample_concept_triplets(meta, "era", 40, seed=[3, CONCEPTS.index("era")], controlled=True,
-                                      concepts=["mood", "instrument", "era"])
+    by_hand = sample_concept_triplets(
+        meta, "era", 40, seed=[3, CONCEPTS.index("era")], controlled=True, concepts=["mood", "instrument", "era"]
+    )
     for drawn, expected in zip(triplets["era"], by_hand):
         np.testing.assert_array_equal(drawn, expected)
     check_rules(meta, "era", triplets["era"], controlled=True, concepts=["mood", "instrument", "era"])

@@ -60,8 +60,7 @@ def pml_miner(strategy, margin, distance):
         return None
     if strategy == "batch_hard":
         return pml_miners.BatchHardMiner(distance=pml_distance(distance))
-    return pml_miners.TripletMarginMiner(margin, type_of_triplets=strategy,
-                                         distance=pml_distance(distance))
+    return pml_miners.TripletMarginMiner(margin, type_of_triplets=strategy, distance=pml_distance(distance))
 
 
 def pml_triplet_loss(embeddings, labels, margin, strategy, distance):
@@ -104,14 +103,12 @@ def test_pairwise_distances_match_scipy(distance, dtype, with_y):
     y = random_batch(1, 20, 3, dtype)[0] if with_y else None
     ours = pairwise_distances(x, y, distance)
     other = x if y is None else y
-    expected = scipy.spatial.distance.cdist(x.double().numpy(), other.double().numpy(),
-                                            SCIPY_NAMES[distance])
+    expected = scipy.spatial.distance.cdist(x.double().numpy(), other.double().numpy(), SCIPY_NAMES[distance])
     if y is None:
         np.fill_diagonal(expected, 0.0)  # scipy's cosine leaves rounding noise there
     assert ours.dtype == dtype and ours.shape == expected.shape
     tolerance = 1e-5 if dtype == torch.float32 else 1e-12
-    torch.testing.assert_close(ours, torch.as_tensor(expected, dtype=dtype),
-                               rtol=tolerance, atol=tolerance)
+    torch.testing.assert_close(ours, torch.as_tensor(expected, dtype=dtype), rtol=tolerance, atol=tolerance)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -121,8 +118,7 @@ def test_pairwise_distances_match_torch_cdist(distance, dtype):
     expected = torch.cdist(x, x) ** (2 if distance == "squared" else 1)
     expected.fill_diagonal_(0.0)
     tolerance = 1e-5 if dtype == torch.float32 else 1e-12
-    torch.testing.assert_close(pairwise_distances(x, distance=distance), expected,
-                               rtol=tolerance, atol=tolerance)
+    torch.testing.assert_close(pairwise_distances(x, distance=distance), expected, rtol=tolerance, atol=tolerance)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -139,8 +135,7 @@ def test_pairwise_distances_gradient_is_finite_at_zero_distance(distance, dtype)
     x = torch.tensor([[1.0, 2.0, 0.0], [0.0, 1.0, 3.0], [1.0, 2.0, 0.0]], dtype=dtype)
     weights = torch.rand(3, 3, dtype=dtype, generator=torch.Generator().manual_seed(0))
     for y in (None, x.clone()):
-        _, gradient = value_and_gradient(
-            lambda e: (pairwise_distances(e, y, distance) * weights).sum(), x)
+        _, gradient = value_and_gradient(lambda e: (pairwise_distances(e, y, distance) * weights).sum(), x)
         assert torch.isfinite(gradient).all()
 
 
@@ -157,8 +152,7 @@ def test_pairwise_distances_gradient_matches_finite_differences(distance):
 def test_pairwise_distances_keeps_dtype_and_clamps_cosine():
     x = torch.tensor([[1.0, 0.0], [2.0, 0.0], [-1.0, 0.0]], dtype=torch.float64)
     distances = pairwise_distances(x, distance="cosine")
-    expected = torch.tensor([[0.0, 0.0, 2.0], [0.0, 0.0, 2.0], [2.0, 2.0, 0.0]],
-                            dtype=torch.float64)
+    expected = torch.tensor([[0.0, 0.0, 2.0], [0.0, 0.0, 2.0], [2.0, 2.0, 0.0]], dtype=torch.float64)
     torch.testing.assert_close(distances, expected)
 
 
@@ -169,10 +163,13 @@ def test_pairwise_distances_keeps_dtype_and_clamps_cosine():
 
 def test_positive_negative_masks_on_a_small_batch():
     positive, negative = positive_negative_masks(torch.tensor([0, 1, 0, 2]))
-    assert positive.tolist() == [[False, False, True, False], [False] * 4,
-                                 [True, False, False, False], [False] * 4]
-    assert negative.tolist() == [[False, True, False, True], [True, False, True, True],
-                                 [False, True, False, True], [True, True, True, False]]
+    assert positive.tolist() == [[False, False, True, False], [False] * 4, [True, False, False, False], [False] * 4]
+    assert negative.tolist() == [
+        [False, True, False, True],
+        [True, False, True, True],
+        [False, True, False, True],
+        [True, True, True, False],
+    ]
 
 
 def brute_force_triplets(distances, labels, margin, strategy):
@@ -185,8 +182,13 @@ def brute_force_triplets(distances, labels, margin, strategy):
         if a == p or labels[a] != labels[p] or labels[a] == labels[n]:
             continue
         gap = float(distances[a, n] - distances[a, p])
-        keep = {"all": gap <= margin, "hard": gap <= 0, "semihard": 0 < gap <= margin,
-                "easy": gap > margin, "none": True}[strategy]
+        keep = {
+            "all": gap <= margin,
+            "hard": gap <= 0,
+            "semihard": 0 < gap <= margin,
+            "easy": gap > margin,
+            "none": True,
+        }[strategy]
         if keep:
             kept.append((a, p, n))
     return kept
@@ -240,11 +242,9 @@ def test_mine_triplets_are_sorted_and_partition_by_kind():
     distances = pairwise_distances(embeddings)
     margin = 1.0
     every = as_set(mine_triplets(distances, labels, margin, "none"))
-    kinds = {s: as_set(mine_triplets(distances, labels, margin, s))
-             for s in ("easy", "semihard", "hard")}
+    kinds = {s: as_set(mine_triplets(distances, labels, margin, s)) for s in ("easy", "semihard", "hard")}
     assert sorted(kinds["easy"] + kinds["semihard"] + kinds["hard"]) == every
-    assert sorted(kinds["semihard"] + kinds["hard"]) == as_set(
-        mine_triplets(distances, labels, margin, "all"))
+    assert sorted(kinds["semihard"] + kinds["hard"]) == as_set(mine_triplets(distances, labels, margin, "all"))
     mined = mine_triplets(distances, labels, margin, "all")
     assert list(zip(*(index.tolist() for index in mined))) == as_set(mined)
 
@@ -268,18 +268,20 @@ def test_mine_triplets_without_any_triplet_returns_empty_tensors():
 
 
 def test_triplet_gaps_sort_triplets_into_their_kinds():
-    distances = torch.tensor([[0.0, 1.0, 0.9, 1.1, 1.5],
-                              [1.0, 0.0, 1.0, 1.0, 1.0],
-                              [0.9, 1.0, 0.0, 1.0, 1.0],
-                              [1.1, 1.0, 1.0, 0.0, 1.0],
-                              [1.5, 1.0, 1.0, 1.0, 0.0]])
-    anchor, positive, negative = (torch.tensor([0, 0, 0]), torch.tensor([1, 1, 1]),
-                                  torch.tensor([2, 3, 4]))
+    distances = torch.tensor(
+        [
+            [0.0, 1.0, 0.9, 1.1, 1.5],
+            [1.0, 0.0, 1.0, 1.0, 1.0],
+            [0.9, 1.0, 0.0, 1.0, 1.0],
+            [1.1, 1.0, 1.0, 0.0, 1.0],
+            [1.5, 1.0, 1.0, 1.0, 0.0],
+        ]
+    )
+    anchor, positive, negative = (torch.tensor([0, 0, 0]), torch.tensor([1, 1, 1]), torch.tensor([2, 3, 4]))
     gaps = triplet_gaps(distances, anchor, positive, negative)
     torch.testing.assert_close(gaps, torch.tensor([-0.1, 0.1, 0.5]))
     labels = torch.tensor([0, 0, 1, 2, 3])
-    for strategy, expected in [("hard", [(0, 1, 2)]), ("semihard", [(0, 1, 3)]),
-                               ("easy", [(0, 1, 4)])]:
+    for strategy, expected in [("hard", [(0, 1, 2)]), ("semihard", [(0, 1, 3)]), ("easy", [(0, 1, 4)])]:
         mined = as_set(mine_triplets(distances, labels, 0.2, strategy))
         assert [triplet for triplet in mined if triplet[0] == 0] == expected
 
@@ -296,8 +298,7 @@ def test_contrastive_loss_matches_pml(distance, dtype, seed, batch_size, n_class
     embeddings, labels = random_batch(seed, batch_size, n_classes, dtype)
     margins = {"euclidean": (0.5, 4.0), "squared": (1.0, 16.0), "cosine": (0.2, 0.9)}[distance]
     ours = value_and_gradient(lambda e: contrastive_loss(e, labels, *margins, distance), embeddings)
-    expected = value_and_gradient(
-        lambda e: pml_contrastive_loss(e, labels, *margins, distance), embeddings)
+    expected = value_and_gradient(lambda e: pml_contrastive_loss(e, labels, *margins, distance), embeddings)
     assert ours[0] > 0
     torch.testing.assert_close(ours, expected)
 
@@ -307,8 +308,7 @@ def test_contrastive_loss_with_default_margins_matches_pml(dtype):
     embeddings, labels = random_batch(10, 24, 3, dtype)
     embeddings = torch.nn.functional.normalize(embeddings, dim=1)
     ours = value_and_gradient(lambda e: contrastive_loss(e, labels), embeddings)
-    expected = value_and_gradient(lambda e: pml_contrastive_loss(e, labels, 0.0, 1.0, "euclidean"),
-                                  embeddings)
+    expected = value_and_gradient(lambda e: pml_contrastive_loss(e, labels, 0.0, 1.0, "euclidean"), embeddings)
     torch.testing.assert_close(ours, expected)
 
 
@@ -341,10 +341,8 @@ def test_contrastive_loss_with_explicit_pairs_matches_pml(distance):
     generator = torch.Generator().manual_seed(0)
     pairs = tuple(torch.randint(0, 12, (9,), generator=generator) for _ in range(4))
     margins = (0.1, 0.9) if distance == "cosine" else (0.5, 4.0)
-    ours = value_and_gradient(
-        lambda e: contrastive_loss(e, None, *margins, distance, pairs=pairs), embeddings)
-    expected = value_and_gradient(
-        lambda e: pml_contrastive_loss(e, labels, *margins, distance, pairs), embeddings)
+    ours = value_and_gradient(lambda e: contrastive_loss(e, None, *margins, distance, pairs=pairs), embeddings)
+    expected = value_and_gradient(lambda e: pml_contrastive_loss(e, labels, *margins, distance, pairs), embeddings)
     torch.testing.assert_close(ours, expected)
 
 
@@ -359,8 +357,7 @@ def test_contrastive_loss_counts_a_single_given_pair():
 def test_contrastive_loss_without_positive_pairs_is_differentiable():
     embeddings = torch.randn(4, 3, requires_grad=True)
     loss = contrastive_loss(embeddings, torch.tensor([0, 1, 2, 3]), neg_margin=100.0)
-    expected = pml_contrastive_loss(embeddings, torch.tensor([0, 1, 2, 3]), 0.0, 100.0,
-                                    "euclidean")
+    expected = pml_contrastive_loss(embeddings, torch.tensor([0, 1, 2, 3]), 0.0, 100.0, "euclidean")
     torch.testing.assert_close(loss, expected)
     loss.backward()
     assert torch.isfinite(embeddings.grad).all()
@@ -375,14 +372,11 @@ def test_contrastive_loss_without_positive_pairs_is_differentiable():
 @pytest.mark.parametrize("distance", DISTANCES)
 @pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize(("seed", "batch_size", "n_classes"), BATCHES)
-def test_triplet_margin_loss_matches_pml(strategy, distance, dtype, seed, batch_size,
-                                         n_classes):
+def test_triplet_margin_loss_matches_pml(strategy, distance, dtype, seed, batch_size, n_classes):
     embeddings, labels = random_batch(seed, batch_size, n_classes, dtype)
     margin = {"euclidean": 1.0, "squared": 4.0, "cosine": 0.3}[distance]
-    ours = value_and_gradient(
-        lambda e: triplet_margin_loss(e, labels, margin, strategy, distance), embeddings)
-    expected = value_and_gradient(
-        lambda e: pml_triplet_loss(e, labels, margin, strategy, distance), embeddings)
+    ours = value_and_gradient(lambda e: triplet_margin_loss(e, labels, margin, strategy, distance), embeddings)
+    expected = value_and_gradient(lambda e: pml_triplet_loss(e, labels, margin, strategy, distance), embeddings)
     if strategy != "easy":
         assert ours[0] > 0
     torch.testing.assert_close(ours, expected)
@@ -392,8 +386,10 @@ def test_triplet_margin_loss_matches_pml(strategy, distance, dtype, seed, batch_
 def test_triplet_margin_loss_matches_a_brute_force_loop(strategy):
     embeddings, labels = random_batch(12, 11, 3)
     distances = pairwise_distances(embeddings)
-    hinges = [max(float(distances[a, p] - distances[a, n]) + 1.0, 0.0)
-              for a, p, n in brute_force_triplets(distances, labels, 1.0, strategy)]
+    hinges = [
+        max(float(distances[a, p] - distances[a, n]) + 1.0, 0.0)
+        for a, p, n in brute_force_triplets(distances, labels, 1.0, strategy)
+    ]
     loss = triplet_margin_loss(embeddings, labels, 1.0, strategy)
     assert float(loss) == pytest.approx(mean_of_nonzero(hinges))
 
@@ -401,15 +397,13 @@ def test_triplet_margin_loss_matches_a_brute_force_loop(strategy):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_triplet_margin_loss_with_explicit_triplets_matches_pml(dtype):
     embeddings, labels = random_batch(13, 15, 3, dtype)
-    anchor, positive, negative = mine_triplets(pairwise_distances(embeddings), labels, 1.0,
-                                               "none")
+    anchor, positive, negative = mine_triplets(pairwise_distances(embeddings), labels, 1.0, "none")
     chosen = torch.randperm(len(anchor), generator=torch.Generator().manual_seed(0))[:20]
     triplets = (anchor[chosen], positive[chosen], negative[chosen])
-    ours = value_and_gradient(
-        lambda e: triplet_margin_loss(e, None, 1.0, triplets=triplets), embeddings)
+    ours = value_and_gradient(lambda e: triplet_margin_loss(e, None, 1.0, triplets=triplets), embeddings)
     expected = value_and_gradient(
-        lambda e: pml_losses.TripletMarginLoss(1.0, distance=pml_distance("euclidean"))(
-            e, labels, triplets), embeddings)
+        lambda e: pml_losses.TripletMarginLoss(1.0, distance=pml_distance("euclidean"))(e, labels, triplets), embeddings
+    )
     torch.testing.assert_close(ours, expected)
 
 
@@ -450,8 +444,7 @@ def test_triplet_module_equals_the_function_and_records_stats():
     loss_fn = TripletMarginLoss(margin=1.0, mining="semihard", distance="squared")
     loss = loss_fn(embeddings, labels)
     assert torch.equal(loss, triplet_margin_loss(embeddings, labels, 1.0, "semihard", "squared"))
-    mined = mine_triplets(pairwise_distances(embeddings, distance="squared"), labels, 1.0,
-                          "semihard")
+    mined = mine_triplets(pairwise_distances(embeddings, distance="squared"), labels, 1.0, "semihard")
     stats = loss_fn.last_stats
     assert stats["triplets"] == len(mined[0]) > 0
     every = mine_triplets(pairwise_distances(embeddings), labels, strategy="none")
@@ -499,18 +492,15 @@ LABELS = torch.tensor([0, 0, 1, 1])
         (lambda: contrastive_loss(EMBEDDINGS, LABELS, 1.0, 0.5), "pos_margin < neg_margin"),
         (lambda: contrastive_loss(EMBEDDINGS, LABELS, -0.1, 0.5), "pos_margin < neg_margin"),
         (lambda: contrastive_loss(EMBEDDINGS, LABELS, pairs=(LABELS, LABELS)), "4 index"),
-        (lambda: contrastive_loss(EMBEDDINGS, LABELS, pairs=(LABELS,) * 3 + (LABELS[:2],)),
-         "matching lengths"),
+        (lambda: contrastive_loss(EMBEDDINGS, LABELS, pairs=(LABELS,) * 3 + (LABELS[:2],)), "matching lengths"),
         (lambda: contrastive_loss(EMBEDDINGS, LABELS, pairs=(LABELS + 4,) * 4), "outside"),
         (lambda: triplet_margin_loss(EMBEDDINGS, LABELS, mining="hardest"), "unknown mining"),
         (lambda: triplet_margin_loss(EMBEDDINGS, LABELS, margin=0.0), "margin must be"),
         (lambda: triplet_margin_loss(EMBEDDINGS, LABELS[:2]), "2 entries but the batch has 4"),
         (lambda: triplet_margin_loss(EMBEDDINGS[0], LABELS), "shape \\(B, D\\)"),
         (lambda: triplet_margin_loss(EMBEDDINGS, LABELS, distance="dot"), "unknown distance"),
-        (lambda: triplet_margin_loss(EMBEDDINGS, LABELS, triplets=(LABELS.float(),) * 3),
-         "integer row indices"),
-        (lambda: triplet_margin_loss(EMBEDDINGS, LABELS, triplets=(LABELS, LABELS[:1], LABELS)),
-         "matching lengths"),
+        (lambda: triplet_margin_loss(EMBEDDINGS, LABELS, triplets=(LABELS.float(),) * 3), "integer row indices"),
+        (lambda: triplet_margin_loss(EMBEDDINGS, LABELS, triplets=(LABELS, LABELS[:1], LABELS)), "matching lengths"),
         (lambda: mine_triplets(torch.rand(4, 3), LABELS), "square"),
         (lambda: mine_triplets(torch.rand(4, 4), LABELS[:3]), "3 entries but the batch has 4"),
         (lambda: mine_triplets(torch.rand(4, 4), LABELS, strategy="semi-hard"), "unknown"),
@@ -533,9 +523,13 @@ def test_triplet_stats_share_and_mean_hinge_of_all_valid_triplets_by_brute_force
     loss_fn = TripletMarginLoss(margin=0.5, mining=mining)
     loss_fn(embeddings, labels)
     distances = torch.cdist(embeddings.double(), embeddings.double())
-    hinges = [max(0.0, float(distances[a, p] - distances[a, n]) + 0.5)
-              for a in range(12) for p in range(12) for n in range(12)
-              if a != p and labels[a] == labels[p] and labels[n] != labels[a]]
+    hinges = [
+        max(0.0, float(distances[a, p] - distances[a, n]) + 0.5)
+        for a in range(12)
+        for p in range(12)
+        for n in range(12)
+        if a != p and labels[a] == labels[p] and labels[n] != labels[a]
+    ]
     stats = loss_fn.last_stats
     assert stats["valid_triplets"] == len(hinges)
     assert stats["active_share_of_valid"] == pytest.approx(np.count_nonzero(hinges) / len(hinges))

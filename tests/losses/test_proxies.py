@@ -124,12 +124,10 @@ def loop_binary_cross_entropy(logits, tags):
 def test_multi_label_classifier_equals_a_loop(normalize, batch):
     seed, batch_size, n_classes, dim = batch
     embeddings, _, tags = random_batch(seed, batch_size, n_classes, dim, torch.float64)
-    ours = ClassificationLoss(n_classes, dim, normalize=normalize, temperature=0.2,
-                              multi_label=True).double()
+    ours = ClassificationLoss(n_classes, dim, normalize=normalize, temperature=0.2, multi_label=True).double()
     e, w = embeddings.detach().numpy(), ours.weight.detach().numpy()
     if normalize:
-        logits = (e / np.linalg.norm(e, axis=1, keepdims=True)) @ (
-            w / np.linalg.norm(w, axis=1, keepdims=True)).T / 0.2
+        logits = (e / np.linalg.norm(e, axis=1, keepdims=True)) @ (w / np.linalg.norm(w, axis=1, keepdims=True)).T / 0.2
     else:
         logits = e @ w.T + ours.bias.detach().numpy()
     expected = loop_binary_cross_entropy(logits, tags.numpy())
@@ -141,8 +139,7 @@ def loop_multi_label_proxy_nca(embeddings, proxies, tags, softmax_scale):
     clip_losses = []
     for e, tag_row in zip(embeddings, tags):
         e = e / np.linalg.norm(e)
-        similarity = [math.exp(-softmax_scale * float(np.sum((e - p / np.linalg.norm(p)) ** 2)))
-                      for p in proxies]
+        similarity = [math.exp(-softmax_scale * float(np.sum((e - p / np.linalg.norm(p)) ** 2))) for p in proxies]
         positives = [c for c, y in enumerate(tag_row) if y]
         negative_sum = sum(similarity[c] for c, y in enumerate(tag_row) if not y)
         terms = [-math.log(similarity[t] / (similarity[t] + negative_sum)) for t in positives]
@@ -157,9 +154,9 @@ def test_multi_label_proxy_nca_equals_a_loop(batch, softmax_scale):
     seed, batch_size, n_classes, dim = batch
     embeddings, _, tags = random_batch(seed, batch_size, n_classes, dim, torch.float64)
     ours = ProxyNCALoss(n_classes, dim, softmax_scale, multi_label=True).double()
-    expected = loop_multi_label_proxy_nca(embeddings.detach().numpy(),
-                                          ours.proxies.detach().numpy(), tags.numpy(),
-                                          softmax_scale)
+    expected = loop_multi_label_proxy_nca(
+        embeddings.detach().numpy(), ours.proxies.detach().numpy(), tags.numpy(), softmax_scale
+    )
     loss = ours(embeddings, tags)
     assert float(loss.detach()) == pytest.approx(expected, rel=1e-10)
     # The full row (clip 1) has no negative tag: its gradient must be 0, not NaN.
@@ -172,7 +169,8 @@ def test_multi_label_proxy_nca_gradient_matches_finite_differences():
     embeddings, _, tags = random_batch(3, 6, 4, 5, torch.float64)
     proxies = torch.randn(4, 5, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(
-        lambda e, p: proxy_nca_loss(e, tags, p, 3.0, multi_label=True), (embeddings, proxies))
+        lambda e, p: proxy_nca_loss(e, tags, p, 3.0, multi_label=True), (embeddings, proxies)
+    )
 
 
 def test_multi_label_proxy_nca_without_any_tag_is_a_differentiable_zero():
@@ -189,8 +187,7 @@ def test_proxy_nca_is_a_normalized_softmax_at_temperature_one_over_twice_the_sca
     nca = proxy_nca_logits(embeddings, proxies, softmax_scale=4.0)
     cosine = normalized_softmax_logits(embeddings, proxies, temperature=1 / 8)
     torch.testing.assert_close(nca - cosine, torch.full_like(nca, -8.0))
-    torch.testing.assert_close(proxy_nca_loss(embeddings, codes, proxies, 4.0),
-                               logits_loss(cosine, codes))
+    torch.testing.assert_close(proxy_nca_loss(embeddings, codes, proxies, 4.0), logits_loss(cosine, codes))
 
 
 def test_last_stats_and_class_vectors():
@@ -201,8 +198,7 @@ def test_last_stats_and_class_vectors():
             vectors.copy_(torch.tensor([[2.0, 0.0], [0.0, 1.0], [-3.0, 0.0]]))
         loss_fn(embeddings, torch.tensor([0, 1, 1]))
         assert loss_fn.last_stats["accuracy"] == pytest.approx(2 / 3)
-        torch.testing.assert_close(loss_fn.class_vectors(),
-                                   torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]))
+        torch.testing.assert_close(loss_fn.class_vectors(), torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]))
         loss_fn.multi_label = True
         loss_fn(embeddings, torch.tensor([[0, 1, 0], [0, 1, 1], [0, 0, 0]]))
         assert loss_fn.last_stats["top_tag_hit"] == pytest.approx(1 / 2)
@@ -223,8 +219,9 @@ class FixedBatches:
     """The sampler interface of mlcourse.train: index arrays, ``len`` and ``set_epoch``."""
 
     def __init__(self, n_samples, batch_size):
-        self.batches = [np.arange(start, min(start + batch_size, n_samples))
-                        for start in range(0, n_samples, batch_size)]
+        self.batches = [
+            np.arange(start, min(start + batch_size, n_samples)) for start in range(0, n_samples, batch_size)
+        ]
 
     def set_epoch(self, epoch):
         pass
@@ -236,12 +233,15 @@ class FixedBatches:
         return len(self.batches)
 
 
-@pytest.mark.parametrize("make_loss", [
-    lambda: ClassificationLoss(4, 8, temperature=0.1),
-    lambda: ClassificationLoss(4, 8, normalize=False),
-    lambda: ProxyNCALoss(4, 8, softmax_scale=4.0),
-    lambda: ProxyNCALoss(4, 8, softmax_scale=4.0, multi_label=True),
-])
+@pytest.mark.parametrize(
+    "make_loss",
+    [
+        lambda: ClassificationLoss(4, 8, temperature=0.1),
+        lambda: ClassificationLoss(4, 8, normalize=False),
+        lambda: ProxyNCALoss(4, 8, softmax_scale=4.0),
+        lambda: ProxyNCALoss(4, 8, softmax_scale=4.0, multi_label=True),
+    ],
+)
 def test_training_lowers_the_loss_and_moves_the_class_vectors(make_loss):
     generator = torch.Generator().manual_seed(0)
     codes = torch.arange(64) % 4
@@ -252,8 +252,7 @@ def test_training_lowers_the_loss_and_moves_the_class_vectors(make_loss):
     before_vectors = loss_fn.class_vectors().clone()
     with torch.no_grad():
         before = float(loss_fn(model(features), labels))
-    train(model, loss_fn, features, labels, FixedBatches(64, 16), epochs=10, lr=0.05,
-          device="cpu", progress=False)
+    train(model, loss_fn, features, labels, FixedBatches(64, 16), epochs=10, lr=0.05, device="cpu", progress=False)
     with torch.no_grad():
         after = float(loss_fn(model(features), labels))
     assert after < 0.5 * before

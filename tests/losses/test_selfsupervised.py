@@ -65,8 +65,7 @@ def nt_xent_loop(first, second, temperature):
     for a in range(2 * batch_size):
         partner = (a + batch_size) % (2 * batch_size)
         numerator = math.exp(cosine(views[a], views[partner]) / temperature)
-        denominator = sum(math.exp(cosine(views[a], views[k]) / temperature)
-                          for k in range(2 * batch_size) if k != a)
+        denominator = sum(math.exp(cosine(views[a], views[k]) / temperature) for k in range(2 * batch_size) if k != a)
         losses.append(-math.log(numerator / denominator))
     return sum(losses) / len(losses)
 
@@ -114,10 +113,14 @@ def test_nt_xent_is_symmetric_in_the_views_and_float32_works():
 def info_nce_loop(queries, keys, temperature, symmetric):
     queries, keys = queries.tolist(), keys.tolist()
     batch_size = len(queries)
-    forward = [row_cross_entropy([cosine(queries[i], keys[j]) / temperature
-                                  for j in range(batch_size)], i) for i in range(batch_size)]
-    backward = [row_cross_entropy([cosine(keys[j], queries[i]) / temperature
-                                   for i in range(batch_size)], j) for j in range(batch_size)]
+    forward = [
+        row_cross_entropy([cosine(queries[i], keys[j]) / temperature for j in range(batch_size)], i)
+        for i in range(batch_size)
+    ]
+    backward = [
+        row_cross_entropy([cosine(keys[j], queries[i]) / temperature for i in range(batch_size)], j)
+        for j in range(batch_size)
+    ]
     forward_mean = sum(forward) / batch_size
     if not symmetric:
         return forward_mean
@@ -147,13 +150,10 @@ def test_info_nce_equals_cross_entropy_computed_another_way(seed, batch_size, di
     one_hot = torch.eye(batch_size, dtype=torch.float64)
     forward = -(log_rows * one_hot).sum() / batch_size
     backward = -(log_columns * one_hot).sum() / batch_size
-    torch.testing.assert_close(info_nce_loss(queries, keys, temperature, symmetric=False),
-                               forward, **TIGHT)
-    torch.testing.assert_close(info_nce_loss(queries, keys, temperature),
-                               (forward + backward) / 2, **TIGHT)
+    torch.testing.assert_close(info_nce_loss(queries, keys, temperature, symmetric=False), forward, **TIGHT)
+    torch.testing.assert_close(info_nce_loss(queries, keys, temperature), (forward + backward) / 2, **TIGHT)
     # The one-way loss from keys to queries is the one-way loss with the roles swapped.
-    torch.testing.assert_close(info_nce_loss(keys, queries, temperature, symmetric=False),
-                               backward, **TIGHT)
+    torch.testing.assert_close(info_nce_loss(keys, queries, temperature, symmetric=False), backward, **TIGHT)
 
 
 def test_info_nce_gradients_reach_both_encoders():
@@ -166,12 +166,15 @@ def test_info_nce_gradients_reach_both_encoders():
 def test_info_nce_ignores_the_order_of_the_batch(symmetric):
     queries, keys = random_pair(6, 12, 4)
     order = torch.randperm(12, generator=torch.Generator().manual_seed(0))
-    torch.testing.assert_close(info_nce_loss(queries[order], keys[order], 0.1, symmetric),
-                               info_nce_loss(queries, keys, 0.1, symmetric), **TIGHT)
+    torch.testing.assert_close(
+        info_nce_loss(queries[order], keys[order], 0.1, symmetric),
+        info_nce_loss(queries, keys, 0.1, symmetric),
+        **TIGHT,
+    )
 
 
 def test_info_nce_of_identical_well_separated_embeddings_is_near_zero():
-    embeddings = torch.eye(6, dtype=torch.float64) * 3.0   # orthogonal directions
+    embeddings = torch.eye(6, dtype=torch.float64) * 3.0  # orthogonal directions
     assert value(info_nce_loss(embeddings, embeddings, temperature=0.01)) < 1e-10
     # A high temperature blurs the softmax: the same embeddings cost more.
     assert value(info_nce_loss(embeddings, embeddings, temperature=1.0)) > 0.5
@@ -202,8 +205,7 @@ def test_draw_negatives_properties(batch_size, n_negatives, with_exclude):
             with pytest.raises(ValueError, match="candidate negatives"):
                 draw_negatives(batch_size, n_negatives, torch.Generator(), exclude)
             return
-    negatives = draw_negatives(batch_size, n_negatives, torch.Generator().manual_seed(3),
-                               exclude)
+    negatives = draw_negatives(batch_size, n_negatives, torch.Generator().manual_seed(3), exclude)
     assert negatives.shape == (batch_size, n_negatives)
     assert negatives.dtype == torch.int64 and negatives.device.type == "cpu"
     rows = torch.arange(batch_size)[:, None]
@@ -236,8 +238,7 @@ def test_draw_negatives_with_random_exclusions():
     assert not exclude[rows, negatives].any()
 
 
-@pytest.mark.parametrize("batch_size, n_negatives", [(5, 0), (5, 5), (5, 9), (5, -1), (5, 2.0),
-                                                     (5, True), (1, 1)])
+@pytest.mark.parametrize("batch_size, n_negatives", [(5, 0), (5, 5), (5, 9), (5, -1), (5, 2.0), (5, True), (1, 1)])
 def test_draw_negatives_rejects_bad_counts(batch_size, n_negatives):
     with pytest.raises(ValueError, match="n_negatives|batch_size"):
         draw_negatives(batch_size, n_negatives, torch.Generator())
@@ -284,8 +285,7 @@ def test_adjacency_dssm_with_all_negatives_equals_loop(seed, batch_size, dim, sc
 def test_adjacency_dssm_with_exclusions_equals_loop(seed, batch_size, dim):
     queries, positives = random_pair(seed, batch_size, dim)
     exclude = random_exclude(seed, batch_size)
-    allowed = [[j for j in range(batch_size) if j != i and not exclude[i, j]]
-               for i in range(batch_size)]
+    allowed = [[j for j in range(batch_size) if j != i and not exclude[i, j]] for i in range(batch_size)]
     expected = dssm_loop(queries, positives, allowed, 2.0)
     ours = adjacency_dssm_loss(queries, positives, scale=2.0, exclude=exclude)
     assert value(ours) == pytest.approx(expected, rel=1e-10)
@@ -302,8 +302,9 @@ def test_adjacency_dssm_with_drawn_negatives_equals_loop(seed, batch_size, dim, 
     # The loss and the loop see the very same draw: same seed, same function.
     drawn = draw_negatives(batch_size, n_negatives, torch.Generator().manual_seed(11), exclude)
     expected = dssm_loop(queries, positives, drawn.tolist(), 1.0)
-    ours = adjacency_dssm_loss(queries, positives, n_negatives=n_negatives,
-                               generator=torch.Generator().manual_seed(11), exclude=exclude)
+    ours = adjacency_dssm_loss(
+        queries, positives, n_negatives=n_negatives, generator=torch.Generator().manual_seed(11), exclude=exclude
+    )
     assert value(ours) == pytest.approx(expected, rel=1e-10)
 
 
@@ -318,8 +319,7 @@ def test_adjacency_dssm_module_draws_from_its_own_seed():
     assert value(second_call) != value(first_call)
     # The first draw is the one draw_negatives makes from the same seed.
     drawn = draw_negatives(16, 3, torch.Generator().manual_seed(5))
-    assert value(first_call) == pytest.approx(dssm_loop(queries, positives, drawn.tolist(), 1.0),
-                                              rel=1e-10)
+    assert value(first_call) == pytest.approx(dssm_loop(queries, positives, drawn.tolist(), 1.0), rel=1e-10)
     assert set(module.last_stats) == {"loss", "easy_negative_fraction"}
     assert module.last_stats["loss"] == pytest.approx(value(second_call))
 
@@ -327,8 +327,7 @@ def test_adjacency_dssm_module_draws_from_its_own_seed():
 def test_adjacency_dssm_module_without_sampling_is_the_function():
     queries, positives = random_pair(3, 10, 4)
     module = AdjacencyDSSMLoss(scale=3.0)
-    torch.testing.assert_close(module(queries, positives),
-                               adjacency_dssm_loss(queries, positives, scale=3.0), **TIGHT)
+    torch.testing.assert_close(module(queries, positives), adjacency_dssm_loss(queries, positives, scale=3.0), **TIGHT)
 
 
 def test_adjacency_dssm_is_a_mean_over_queries():
@@ -337,8 +336,7 @@ def test_adjacency_dssm_is_a_mean_over_queries():
     similarities = 1 / (1 + torch.cdist(queries, positives))
     probabilities = torch.softmax(similarities, dim=1).diagonal()
     product = probabilities.prod()
-    torch.testing.assert_close(adjacency_dssm_loss(queries, positives), -torch.log(product) / 8,
-                               **TIGHT)
+    torch.testing.assert_close(adjacency_dssm_loss(queries, positives), -torch.log(product) / 8, **TIGHT)
 
 
 @pytest.mark.parametrize("n_negatives", [None, 2])
@@ -347,8 +345,7 @@ def test_adjacency_dssm_gradcheck(n_negatives):
 
     def loss(q, p):
         # A fresh generator on each call: the finite differences must see the same draw.
-        return adjacency_dssm_loss(q, p, n_negatives=n_negatives, scale=2.0,
-                                   generator=torch.Generator().manual_seed(1))
+        return adjacency_dssm_loss(q, p, n_negatives=n_negatives, scale=2.0, generator=torch.Generator().manual_seed(1))
 
     assert torch.autograd.gradcheck(loss, (queries, positives))
 
@@ -362,8 +359,7 @@ def test_adjacency_dssm_rewards_finding_the_adjacent_clip():
     assert value(right) < value(wrong)
     # The floor of a perfect embedding with n negatives per query: log(1 + n / e).
     far_apart = 1e6 * torch.eye(12, dtype=torch.float64)
-    assert value(adjacency_dssm_loss(far_apart, far_apart)) == pytest.approx(
-        math.log(1 + 11 / math.e), rel=1e-5)
+    assert value(adjacency_dssm_loss(far_apart, far_apart)) == pytest.approx(math.log(1 + 11 / math.e), rel=1e-5)
 
 
 # --------------------------------------------------------------------------------------------
@@ -434,10 +430,12 @@ def test_a_batch_of_one_is_rejected(loss):
 @pytest.mark.parametrize("temperature", [0, -0.1, None])
 def test_bad_temperatures_are_rejected(temperature):
     first, second = torch.randn(4, 3), torch.randn(4, 3)
-    for call in (lambda: nt_xent_loss(first, second, temperature),
-                 lambda: info_nce_loss(first, second, temperature),
-                 lambda: NTXentLoss(temperature),
-                 lambda: InfoNCELoss(temperature)):
+    for call in (
+        lambda: nt_xent_loss(first, second, temperature),
+        lambda: info_nce_loss(first, second, temperature),
+        lambda: NTXentLoss(temperature),
+        lambda: InfoNCELoss(temperature),
+    ):
         with pytest.raises(ValueError, match="temperature"):
             call()
 

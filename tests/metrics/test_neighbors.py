@@ -77,9 +77,7 @@ def test_nearest_neighbors_of_the_embeddings_themselves_match_brute_force(block_
 def test_nearest_neighbors_in_a_gallery_match_brute_force(block_size, distance):
     gallery, _ = labelled_blobs(n_items=90, seed=1)
     queries, _ = labelled_blobs(n_items=23, seed=2)
-    distances, indices = nearest_neighbors(
-        queries, gallery, k=90, distance=distance, block_size=block_size
-    )
+    distances, indices = nearest_neighbors(queries, gallery, k=90, distance=distance, block_size=block_size)
     expected_distances, expected_indices = brute_force_neighbors(queries, gallery, 90, distance)
     np.testing.assert_array_equal(indices, expected_indices)
     np.testing.assert_allclose(distances, expected_distances, rtol=1e-6, atol=1e-6)
@@ -141,8 +139,7 @@ def recall_by_loop(queries, query_labels, gallery, gallery_labels, ks, metric, e
     recalls = {}
     for k in ks:
         hits = [
-            query_labels[q] in gallery_labels[np.argsort(distances[q], kind="stable")[:k]]
-            for q in range(len(queries))
+            query_labels[q] in gallery_labels[np.argsort(distances[q], kind="stable")[:k]] for q in range(len(queries))
         ]
         recalls[k] = float(np.mean(hits))
     return recalls
@@ -157,7 +154,7 @@ def test_recall_at_k_matches_a_loop(distance):
     assert 0 < expected[1] < expected[4] < 1
     gallery, gallery_labels = labelled_blobs(n_items=70, seed=3)
     expected = recall_by_loop(X, y, gallery, gallery_labels, ks, distance, exclude_self=False)
-    found = recall_at_k(X, y, ks, gallery, gallery_labels, distance=distance, block_size=11)
+    found = recall_at_k(X, y, ks, gallery=gallery, gallery_labels=gallery_labels, distance=distance, block_size=11)
     assert found == pytest.approx(expected)
     assert list(found) == list(ks)
 
@@ -207,7 +204,7 @@ def test_mean_average_precision_matches_scikit_learn(block_size, distance):
     gallery, gallery_labels = labelled_blobs(n_items=50, seed=4)
     expected = map_by_loop(X, y, gallery, gallery_labels, distance, exclude_self=False)
     found = mean_average_precision(
-        X, y, gallery, gallery_labels, distance=distance, block_size=block_size
+        X, y, gallery=gallery, gallery_labels=gallery_labels, distance=distance, block_size=block_size
     )
     assert found == pytest.approx(expected, rel=1e-12)
 
@@ -226,8 +223,7 @@ def test_mean_average_precision_matches_pml():
     y[:2] = [98, 99]  # two classes of one item: pml and we both skip those two queries
     # pml's mean_average_precision with k=None ranks the whole reference set (less the query)
     # and divides by the number of relevant items: the same AP as ours on data without ties.
-    calculator = AccuracyCalculator(include=("mean_average_precision",), k=None,
-                                    knn_func=EXACT_KNN)
+    calculator = AccuracyCalculator(include=("mean_average_precision",), k=None, knn_func=EXACT_KNN)
     expected = calculator.get_accuracy(torch.tensor(X), torch.tensor(y))["mean_average_precision"]
     assert mean_average_precision(X, y) == pytest.approx(expected, rel=1e-5)
 
@@ -243,18 +239,17 @@ def test_knn_accuracy_matches_scikit_learn(k):
     X, y = labelled_blobs(n_items=150, n_classes=5, spread=0.7)
     X_test, y_test = labelled_blobs(n_items=60, n_classes=5, spread=0.7, seed=6)
     expected = KNeighborsClassifier(k).fit(X, y).score(X_test, y_test)
-    assert knn_accuracy(X, y, X_test, y_test, k=k) == pytest.approx(expected)
+    assert knn_accuracy(X_test, y_test, gallery=X, gallery_labels=y, k=k) == pytest.approx(expected)
     names = np.array(["bass", "cello", "flute", "harp", "oboe"])
     expected = KNeighborsClassifier(k).fit(X, names[y]).score(X_test, names[y_test])
-    assert knn_accuracy(X, names[y], X_test, names[y_test], k=k) == pytest.approx(expected)
+    assert knn_accuracy(X_test, names[y_test], gallery=X, gallery_labels=names[y], k=k) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("k", [1, 4])
 def test_leave_one_out_knn_accuracy_matches_a_loop(k):
     X, y = labelled_blobs(n_items=60, spread=0.8)
     correct = [
-        KNeighborsClassifier(k).fit(np.delete(X, i, 0), np.delete(y, i)).predict(X[i : i + 1])[0]
-        == y[i]
+        KNeighborsClassifier(k).fit(np.delete(X, i, 0), np.delete(y, i)).predict(X[i : i + 1])[0] == y[i]
         for i in range(len(X))
     ]
     assert knn_accuracy(X, y, k=k) == pytest.approx(np.mean(correct))
@@ -263,8 +258,8 @@ def test_leave_one_out_knn_accuracy_matches_a_loop(k):
 def test_majority_vote_breaks_ties_by_the_smallest_label():
     X_train = np.array([[0.0], [1.0], [2.0], [3.0]])
     # The neighbours of 0.9 are 1 (label 7), 0 (label 5), 2 (label 5), 3 (label 7): a 2-2 tie.
-    assert knn_accuracy(X_train, [5, 7, 5, 7], [[0.9]], [5], k=4) == 1.0
-    assert knn_accuracy(X_train, [7, 5, 7, 5], [[0.9]], [5], k=4) == 1.0
+    assert knn_accuracy([[0.9]], [5], gallery=X_train, gallery_labels=[5, 7, 5, 7], k=4) == 1.0
+    assert knn_accuracy([[0.9]], [5], gallery=X_train, gallery_labels=[7, 5, 7, 5], k=4) == 1.0
 
 
 @pytest.mark.parametrize("distance", ["euclidean", "cosine"])
@@ -273,9 +268,7 @@ def test_triplet_accuracy_matches_a_loop(distance):
     rng = np.random.default_rng(7)
     anchors, positives, negatives = rng.integers(0, len(X), (3, 500))
     distances = cdist(X, X, metric=distance)
-    expected = np.mean([
-        distances[a, p] < distances[a, n] for a, p, n in zip(anchors, positives, negatives)
-    ])
+    expected = np.mean([distances[a, p] < distances[a, n] for a, p, n in zip(anchors, positives, negatives)])
     assert 0.3 < expected < 0.7
     found = triplet_accuracy(X, anchors, positives, negatives, distance=distance)
     assert found == pytest.approx(expected)
@@ -312,19 +305,17 @@ def test_metrics_do_not_depend_on_block_size_dtype_or_input_type():
     names = np.array(["drums", "bass", "guitar", "piano", "voice", "violin"])[y]
     assert all_metrics(X, names) == reference
     assert all_metrics(torch.tensor(X, requires_grad=True), y) == reference
-    assert recall_at_k(torch.tensor(X), y, ks=(1, 3, 10), device="cpu") == recall_at_k(
-        X, y, ks=(1, 3, 10)
-    )
+    assert recall_at_k(torch.tensor(X), y, ks=(1, 3, 10), device="cpu") == recall_at_k(X, y, ks=(1, 3, 10))
 
 
 def test_string_labels_are_matched_between_queries_and_gallery():
     X, y = labelled_blobs()
     names = np.array(["a", "b", "c", "d", "e", "f"])
     gallery, gallery_y = labelled_blobs(n_items=40, seed=8)
-    expected = recall_at_k(X, y, (1, 5), gallery, gallery_y)
-    assert recall_at_k(X, names[y], (1, 5), gallery, list(names[gallery_y])) == expected
-    assert mean_average_precision(X, names[y], gallery, names[gallery_y]) == pytest.approx(
-        mean_average_precision(X, y, gallery, gallery_y)
+    expected = recall_at_k(X, y, (1, 5), gallery=gallery, gallery_labels=gallery_y)
+    assert recall_at_k(X, names[y], (1, 5), gallery=gallery, gallery_labels=list(names[gallery_y])) == expected
+    assert mean_average_precision(X, names[y], gallery=gallery, gallery_labels=names[gallery_y]) == pytest.approx(
+        mean_average_precision(X, y, gallery=gallery, gallery_labels=gallery_y)
     )
 
 
@@ -398,10 +389,11 @@ X_NAN[3, 1] = np.nan
         (lambda: recall_at_k(X_OK, Y_OK, ks=()), r"at least one k"),
         (lambda: recall_at_k(X_OK, Y_OK, gallery=X_OK), r"gallery needs its labels"),
         (lambda: recall_at_k(X_OK, Y_OK, gallery_labels=Y_OK), r"without a gallery"),
-        (lambda: recall_at_k(X_OK, Y_OK, gallery=X_OK[:, :3], gallery_labels=Y_OK),
-         r"same dimension D"),
-        (lambda: recall_at_k(X_OK, Y_OK, gallery=X_OK, gallery_labels=Y_OK.astype(str)),
-         r"both be numbers or both be strings"),
+        (lambda: recall_at_k(X_OK, Y_OK, gallery=X_OK[:, :3], gallery_labels=Y_OK), r"same dimension D"),
+        (
+            lambda: recall_at_k(X_OK, Y_OK, gallery=X_OK, gallery_labels=Y_OK.astype(str)),
+            r"both be numbers or both be strings",
+        ),
         (lambda: recall_at_k(X_OK, Y_OK, distance="manhattan"), r"distance must be one of"),
         (lambda: recall_at_k(X_OK, Y_OK, block_size=0), r"block_size must be a positive"),
         (lambda: recall_at_k(X_OK.astype(str), Y_OK), r"must hold numbers"),
@@ -410,9 +402,9 @@ X_NAN[3, 1] = np.nan
         (lambda: nearest_neighbors(X_OK, X_OK[:5], k=1, exclude_self=True), r"exclude_self"),
         (lambda: nearest_neighbors(X_OK, device="no-such-device"), r"device must be"),
         (lambda: mean_average_precision(X_OK, np.arange(20)), r"No query has a relevant item"),
-        (lambda: knn_accuracy(X_OK, Y_OK, X_OK), r"both test_embeddings and test_labels"),
+        (lambda: knn_accuracy(X_OK, Y_OK, gallery=X_OK), r"both gallery and gallery_labels"),
         (lambda: knn_accuracy(X_OK, Y_OK, k=20), r"k=20 is more than the 19 neighbours"),
-        (lambda: knn_accuracy(X_OK, Y_OK, X_OK, Y_OK[:3]), r"test_labels must have shape"),
+        (lambda: knn_accuracy(X_OK, Y_OK[:3], gallery=X_OK, gallery_labels=Y_OK), r"labels must have shape"),
         (lambda: triplet_accuracy(X_OK, [0, 1], [2], [3, 4]), r"one common, non-zero length"),
         (lambda: triplet_accuracy(X_OK, [0], [1], [20]), r"negatives must hold row indices"),
         (lambda: triplet_accuracy(X_OK, [0.0], [1], [2]), r"anchors must hold integer"),
@@ -451,8 +443,7 @@ def test_recall_with_groups_skips_the_query_group(block_size):
     groups[np.argsort(labels, kind="stable")] = np.arange(60) // 3
     distances = grouped_distances(X, groups)
     order = np.argsort(distances, axis=1, kind="stable")
-    expected = {k: np.mean([(labels[order[i, :k]] == labels[i]).any() for i in range(60)])
-                for k in (1, 2, 4, 8)}
+    expected = {k: np.mean([(labels[order[i, :k]] == labels[i]).any() for i in range(60)]) for k in (1, 2, 4, 8)}
     recalls = recall_at_k(X, labels, groups=groups, block_size=block_size)
     assert recalls == pytest.approx(expected)
     assert recalls != pytest.approx(recall_at_k(X, labels))  # the groups changed something
@@ -482,8 +473,7 @@ def test_nearest_neighbors_with_a_gallery_and_groups():
     gallery, _ = labelled_blobs(n_items=40, seed=5)
     queries, _ = labelled_blobs(n_items=9, seed=6)
     query_groups, gallery_groups = np.arange(9) % 4, np.arange(40) % 4
-    distances, indices = nearest_neighbors(queries, gallery, k=5, groups=query_groups,
-                                           gallery_groups=gallery_groups)
+    distances, indices = nearest_neighbors(queries, gallery, k=5, groups=query_groups, gallery_groups=gallery_groups)
     expected = grouped_distances(queries, query_groups, gallery, gallery_groups)
     expected_indices = np.argsort(expected, axis=1, kind="stable")[:, :5]
     np.testing.assert_array_equal(indices, expected_indices)
@@ -516,7 +506,8 @@ def test_linear_readout_r2_matches_scikit_learn():
         model = make_pipeline(StandardScaler(), Ridge(alpha=alpha))
         predictions = cross_val_predict(model, x, y, groups=groups, cv=GroupKFold(folds))
         assert linear_readout_r2(torch.as_tensor(x), y, groups, folds=folds, alpha=alpha) == pytest.approx(
-            r2_score(y, predictions), abs=1e-10)
+            r2_score(y, predictions), abs=1e-10
+        )
 
 
 def test_linear_readout_r2_is_high_for_a_linear_quantity_and_near_zero_for_noise():

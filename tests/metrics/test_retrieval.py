@@ -39,7 +39,8 @@ def test_group_spread_is_within_over_between_mean_cosine_distance():
                 (within if groups[i] == groups[j] else between).append(1 - unit[i] @ unit[j])
     assert group_spread(embeddings, groups) == pytest.approx(np.mean(within) / np.mean(between))
     assert group_spread(torch.as_tensor(embeddings, dtype=torch.float32), groups) == pytest.approx(
-        np.mean(within) / np.mean(between), rel=1e-5)
+        np.mean(within) / np.mean(between), rel=1e-5
+    )
 
 
 def test_tight_groups_spread_less_and_bad_input_is_explained():

@@ -31,10 +31,9 @@ def random_tags(n_items=60, n_tags=5, seed=0):
 
 def test_class_centroids_equal_a_loop_over_tags():
     embeddings, tags = random_tags()
-    expected = np.stack([
-        np.mean([embeddings[i] for i in range(len(tags)) if tags[i, t]], axis=0)
-        for t in range(tags.shape[1])
-    ])
+    expected = np.stack(
+        [np.mean([embeddings[i] for i in range(len(tags)) if tags[i, t]], axis=0) for t in range(tags.shape[1])]
+    )
     np.testing.assert_allclose(class_centroids(embeddings, tags), expected, rtol=1e-12)
     from_tensors = class_centroids(torch.tensor(embeddings), torch.tensor(tags.astype(bool)))
     np.testing.assert_allclose(from_tensors, expected, rtol=1e-12)
@@ -46,9 +45,7 @@ def test_class_centroids_of_int_labels_are_class_means():
     centroids = class_centroids(embeddings.astype(np.float32), labels)
     assert centroids.shape == (3, 7) and centroids.dtype == np.float32
     for label in range(3):
-        np.testing.assert_allclose(
-            centroids[label], embeddings[labels == label].mean(axis=0), rtol=1e-5, atol=1e-6
-        )
+        np.testing.assert_allclose(centroids[label], embeddings[labels == label].mean(axis=0), rtol=1e-5, atol=1e-6)
 
 
 def test_class_centroids_name_an_empty_tag():
@@ -74,7 +71,7 @@ def test_tag_scores_are_minus_scipy_distances_or_cosine_similarities():
     embeddings, tags = random_tags()
     centroids = class_centroids(embeddings, tags)
     np.testing.assert_allclose(
-        tag_scores(embeddings, centroids, "euclidean"), -cdist(embeddings, centroids), rtol=1e-10
+        tag_scores(embeddings, centroids, distance="euclidean"), -cdist(embeddings, centroids), rtol=1e-10
     )
     np.testing.assert_allclose(
         tag_scores(embeddings, centroids), 1 - cdist(embeddings, centroids, "cosine"), atol=1e-12
@@ -144,7 +141,7 @@ def block_embedding(n_items=200, seed=0):
     embeddings = 2.0 * rng.standard_normal((n_items, 32))
     centres = 10.0 * rng.standard_normal((4, 3, 8))
     for block in range(4):
-        embeddings[:, 8 * block: 8 * block + 8] += 0.1 * centres[block, labels[:, block]]
+        embeddings[:, 8 * block : 8 * block + 8] += 0.1 * centres[block, labels[:, block]]
     embeddings[:, :8] += centres[0, labels[:, 0]]  # only genre's block is strongly informative
     return embeddings, labels
 
@@ -163,7 +160,7 @@ def test_concept_triplet_accuracy_equals_a_loop_in_complete_and_sub_spaces():
     embeddings, labels = block_embedding()
     triplets = {c: label_triplets(labels[:, i], seed=i) for i, c in enumerate(CONCEPTS)}
     masks = {c: np.repeat(np.eye(4)[i], 8) for i, c in enumerate(CONCEPTS)}
-    table = concept_triplet_accuracy(embeddings, triplets, masks)
+    table = concept_triplet_accuracy(embeddings, triplets, masks=masks)
     assert list(table.index) == ["complete", "subspace"]
     assert list(table.columns) == CONCEPTS + ["overall"]
     for i, concept in enumerate(CONCEPTS):
@@ -180,12 +177,11 @@ def test_informative_block_is_perfect_in_its_sub_space_and_worse_in_the_complete
     embeddings[:, 8:16] = 5.0 * np.eye(8)[labels]  # the mood block alone knows the label
     triplets = {"mood": label_triplets(labels, seed=4)}
     masks = {"mood": torch.repeat_interleave(torch.tensor([0.0, 1.0, 0.0, 0.0]), 8)}
-    table = concept_triplet_accuracy(torch.tensor(embeddings), triplets, masks)
+    table = concept_triplet_accuracy(torch.tensor(embeddings), triplets, masks=masks)
     assert table.loc["subspace", "mood"] == 1.0
     assert table.loc["complete", "mood"] < 0.9
     boolean_masks = {"mood": np.repeat([False, True, False, False], 8)}
-    pd.testing.assert_frame_equal(table, concept_triplet_accuracy(embeddings, triplets,
-                                                                  boolean_masks))
+    pd.testing.assert_frame_equal(table, concept_triplet_accuracy(embeddings, triplets, masks=boolean_masks))
 
 
 def test_concept_triplet_accuracy_without_masks_has_the_complete_row_only():
@@ -201,8 +197,8 @@ def test_concept_triplet_accuracy_refuses_missing_or_misshapen_masks():
     embeddings, labels = block_embedding()
     triplets = {"genre": label_triplets(labels[:, 0], seed=0)}
     with pytest.raises(ValueError, match="'genre' has none"):
-        concept_triplet_accuracy(embeddings, triplets, {"mood": np.ones(32)})
+        concept_triplet_accuracy(embeddings, triplets, masks={"mood": np.ones(32)})
     with pytest.raises(ValueError, match=r"\(32,\)"):
-        concept_triplet_accuracy(embeddings, triplets, {"genre": np.ones(16)})
+        concept_triplet_accuracy(embeddings, triplets, masks={"genre": np.ones(16)})
     with pytest.raises(ValueError, match="non-empty dict"):
         concept_triplet_accuracy(embeddings, {})

@@ -25,7 +25,8 @@ def test_triplet_kinds_follow_the_miners_boundaries():
 
 def test_a_gap_on_a_boundary_is_the_harder_kind():
     assert triplet_kind_shares(np.array([0.0, 0.2, 0.2000001]), margin=0.2) == pytest.approx(
-        {"hard": 1 / 3, "semi-hard": 1 / 3, "easy": 1 / 3})
+        {"hard": 1 / 3, "semi-hard": 1 / 3, "easy": 1 / 3}
+    )
 
 
 @pytest.mark.parametrize("gaps, margin, message", [([], 0.2, "no gaps"), ([0.1], 0.0, "margin must be")])
