@@ -23,6 +23,8 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+from mlcourse.files import repo_root
+
 __all__ = ["CHROMIUM", "INTERFACES", "TOKEN", "jupyterlab", "notebook_page"]
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -77,7 +79,7 @@ def jupyterlab(folder, interface: str = "lab", startup_seconds: float = 90):
     (config / "labconfig" / "page_config.json").write_text(
         '{"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": true}}'
     )
-    package_root = Path(__file__).resolve().parent.parent
+    package_root = repo_root()
     env = {
         **os.environ,
         "JUPYTER_CONFIG_DIR": str(config),

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlcourse import results
+from mlcourse.files import repo_root
 
 MODES = ("smoke", "workshop", "full")
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
@@ -59,7 +60,7 @@ def notebooks_dir() -> Path:
     Returns:
         ``<repo root>/notebooks``.
     """
-    return results.repo_root() / "notebooks"
+    return repo_root() / "notebooks"
 
 
 def output_dir() -> Path:
@@ -68,7 +69,7 @@ def output_dir() -> Path:
     Returns:
         ``<repo root>/build/notebooks``.
     """
-    return results.repo_root() / "build" / "notebooks"
+    return repo_root() / "build" / "notebooks"
 
 
 def find_notebooks(folder: Path, only: str | None = None) -> list[Path]:

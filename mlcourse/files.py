@@ -1,4 +1,7 @@
-"""Writing files so that no reader ever sees half of one.
+"""Files and paths: where the repository is, and writing files so that no reader sees half of one.
+
+:func:`repo_root` is the one place that knows where the repository is: the recipe, the dataset
+cache, the results and the notebooks are found from it.
 
 :func:`atomic_file` opens a temporary file beside the destination; only when everything has
 been written, flushed and synced is it renamed into place (a rename within one folder is
@@ -52,3 +55,12 @@ def atomic_file(path, mode="wb"):
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def repo_root() -> Path:
+    """The folder that holds the ``mlcourse`` package (the repository, for an editable install).
+
+    Returns:
+        The absolute path of the repository root.
+    """
+    return Path(__file__).resolve().parent.parent

@@ -20,21 +20,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .files import atomic_file
+from .files import atomic_file, repo_root
 
 RESULTS_ENV = "MLCOURSE_RESULTS"
 """Environment variable that overrides where results are stored."""
 
 Value = int | float | str | bool
-
-
-def repo_root() -> Path:
-    """The folder that holds the ``mlcourse`` package (the repository, for an editable install).
-
-    Returns:
-        The absolute path of the repository root.
-    """
-    return Path(__file__).resolve().parent.parent
 
 
 def results_dir() -> Path:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from mlcourse import results
+from mlcourse.files import repo_root
 
 
 @pytest.fixture(autouse=True)
@@ -27,9 +28,9 @@ def test_results_dir_follows_environment(tmp_path):
 
 def test_results_dir_default_is_build_results(monkeypatch):
     monkeypatch.delenv("MLCOURSE_RESULTS")
-    expected = results.repo_root() / "build" / "results"
+    expected = repo_root() / "build" / "results"
     assert results.results_dir() == expected
-    assert (results.repo_root() / "mlcourse" / "results.py").exists()
+    assert (repo_root() / "mlcourse" / "results.py").exists()
 
 
 def test_record_writes_json(tmp_path):

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..files import repo_root
 from .features import (
     CLIP_SECONDS,
     N_CHROMA,
@@ -49,7 +50,7 @@ MANIFEST = "manifest.json"
 
 def recipe_dir() -> Path:
     """The folder of the committed recipe (``data/`` at the repository root)."""
-    return Path(__file__).resolve().parents[2] / "data"
+    return repo_root() / "data"
 
 
 def cache_root() -> Path:
