@@ -1,0 +1,1 @@
+"""Tests of mlcourse.data (a package, so that its test files may share names with those of other folders)."""
