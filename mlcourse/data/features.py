@@ -22,7 +22,8 @@ HOP_LENGTH = 512
 N_MELS = 128
 N_FRAMES = 1 + CLIP_SAMPLES // HOP_LENGTH
 N_PITCHES = 128
-PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+# Pitch-class names as musicians spell keys: the chroma rows, and the tonic of every piece.
+PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 N_CHROMA = len(PITCH_CLASSES)
 TOP_DB = 80.0
 AMIN = 1e-10

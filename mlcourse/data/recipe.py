@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .features import PITCH_CLASSES
 from .render import INSTRUMENT_FAMILIES
 
 RECIPE_SEED = 2020
@@ -67,7 +68,6 @@ COLLECTIONS = {
     "beethoven": "String quartets",
 }
 DANCE_RHYTHMS = {"reel": "reel", "jig": "jig", "hornpipe": "hornpipe", "strathspey": "strathspey"}
-PITCH_CLASSES = ["C", "C#", "D", "E-", "E", "F", "F#", "G", "A-", "A", "B-", "B"]
 
 
 def corpus_root() -> Path:

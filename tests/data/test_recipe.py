@@ -5,6 +5,7 @@ import pandas as pd
 from music21 import chord, harmony, note, stream, tie
 
 from mlcourse.data.build import read_recipe
+from mlcourse.data.features import PITCH_CLASSES
 from mlcourse.data.recipe import describe_work, draw_all_versions, extract_parts
 from mlcourse.data.render import INSTRUMENT_FAMILIES, family_of_program
 
@@ -36,3 +37,14 @@ def test_recipe_versions_are_reproducible_and_consistent():
     # every version of a piece has its own lead family
     assert versions.groupby("piece_id").instrument.nunique().eq(versions.groupby("piece_id").size()).all()
     assert set(versions.instrument) == set(INSTRUMENT_FAMILIES)
+
+
+def test_keys_are_spelled_as_the_chroma_rows():
+    # One spelling of the twelve pitch classes: the key column of the recipe names each tonic
+    # as the chroma rows do, and parsing a flat-key chorale again gives the committed row.
+    works, _ = read_recipe()
+    tonic_names = works.key.str.split().str[0]
+    assert (tonic_names == [PITCH_CLASSES[t] for t in works.tonic]).all()
+    row = works.set_index("piece_id").loc["chorale-005"]
+    work = describe_work(("chorale", row.source, None))
+    assert work["key"] == row.key == "Bb major"
