@@ -23,8 +23,8 @@ from pathlib import Path
 
 from mlcourse import results
 from mlcourse.files import repo_root
+from mlcourse.modes import MODES
 
-MODES = ("smoke", "workshop", "full")
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 KERNEL = "python3"
 # The kernel's own log: errors only (not its notice that it talks to papermill over local TCP).

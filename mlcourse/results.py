@@ -151,6 +151,53 @@ def record(notebook: str, name: str, value: Any) -> None:
     _write_atomic(path, data)
 
 
+class Checks:
+    """The claims a notebook checks on the learner's own run.
+
+    A notebook does not write its outcomes into its text: a run on another machine, mode or
+    seed could contradict them. It states what to look for, then calls its ``Checks`` for
+    each claim, which prints the claim with True or False and records it as
+    ``check: <claim>`` beside the notebook's headline results.
+
+    Args:
+        notebook: The notebook's name without extension, e.g. ``"04_triplet_mining"``.
+
+    Example:
+        >>> check = Checks("04_triplet_mining")  # doctest: +SKIP
+        >>> check("easy mining left every weight unchanged", True)  # doctest: +SKIP
+        easy mining left every weight unchanged: True
+
+    Taught in ``notebooks/03_siamese_contrastive.ipynb``.
+    """
+
+    def __init__(self, notebook: str):
+        _results_file(notebook)  # a bad name fails here, not at the first claim
+        self.notebook = notebook
+
+    def __call__(self, claim: str, holds: Any, detail: str = "") -> None:
+        """Print and record one claim.
+
+        Args:
+            claim: The claim, a fixed sentence (the same on every run: it names the result).
+            holds: Whether it holds on this run; numpy and torch booleans are accepted.
+            detail: The figures behind it, printed after it in brackets.
+
+        Raises:
+            ValueError: If ``claim`` is empty, or ``holds`` is not a single truth value.
+        """
+        if not isinstance(claim, str) or not claim.strip():
+            raise ValueError(f"a claim must be a non-empty sentence, got {claim!r}")
+        try:
+            truth = holds.item() if hasattr(holds, "item") else holds  # numpy and torch booleans
+        except (ValueError, RuntimeError):  # more than one element
+            truth = holds
+        if not isinstance(truth, bool):
+            raise ValueError(f"whether {claim!r} holds must be one True or False, got {holds!r}")
+        holds = truth
+        print(f"{claim}: {holds}" + (f" ({detail})" if detail else ""))
+        record(self.notebook, f"check: {claim}", holds)
+
+
 def clear(notebook: str) -> None:
     """Forget a notebook's recorded results (before it is run again).
 

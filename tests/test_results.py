@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from mlcourse import results
 from mlcourse.files import repo_root
@@ -156,3 +157,30 @@ def test_main_prints_table(capsys):
     results.record("00_data_tour", "knn_accuracy", 0.5)
     assert results.main() == 0
     assert "knn_accuracy" in capsys.readouterr().out
+
+
+def test_checks_print_and_record_each_claim(capsys):
+    check = results.Checks("04_triplet_mining")
+    check("semi-hard mining beats the untrained network", np.float64(0.4) > 0.3, "R@1 0.400 vs 0.300")
+    check("hard mining collapses", torch.tensor(False))
+    assert capsys.readouterr().out.splitlines() == [
+        "semi-hard mining beats the untrained network: True (R@1 0.400 vs 0.300)",
+        "hard mining collapses: False",
+    ]
+    assert results.load_results()["04_triplet_mining"] == {
+        "check: semi-hard mining beats the untrained network": True,
+        "check: hard mining collapses": False,
+    }
+
+
+@pytest.mark.parametrize("holds", [1, "True", None, np.array([True, False]), torch.tensor([True, True])])
+def test_a_check_needs_one_truth_value(holds):
+    with pytest.raises(ValueError, match="must be one True or False"):
+        results.Checks("04_triplet_mining")("a claim", holds)
+
+
+def test_checks_refuse_an_empty_claim_or_a_bad_notebook_name():
+    with pytest.raises(ValueError, match="non-empty sentence"):
+        results.Checks("04_triplet_mining")(" ", True)
+    with pytest.raises(ValueError, match="plain name"):
+        results.Checks("../04")
