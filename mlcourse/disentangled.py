@@ -188,6 +188,7 @@ def build_model(
     track_weight=0.5,
     tracks_per_batch=6,
     learned_masks=False,
+    mask_start="blocks",
     seed=0,
 ):
     """One of the eight models of :data:`MODELS`, ready to train: network, loss, labels, sampler.
@@ -208,6 +209,8 @@ def build_model(
         track_weight: Lambda of track regularization (model 3).
         tracks_per_batch: Tracks in a batch of model 3 (see :func:`track_regularized_batches`).
         learned_masks: Learn the concept masks instead of fixing them (disentangled models).
+        mask_start: Where learned masks start, ``"blocks"`` or ``"random"``
+            (see :class:`mlcourse.models.ConceptMasks`).
         seed: Seed of the class vectors, proxies and samplers.
 
     Returns:
@@ -229,7 +232,7 @@ def build_model(
     torch.manual_seed(seed)  # class vectors and proxies start alike
     network = EmbeddingNet(embedding_dim, normalize=key != "class_raw", widths=start.backbone.widths)
     network.load_state_dict(start.state_dict())
-    masks = ConceptMasks(CONCEPTS, embedding_dim, learned=learned_masks)
+    masks = ConceptMasks(CONCEPTS, embedding_dim, learned=learned_masks, start=mask_start)
 
     def triplet_losses():
         return {c: TripletMarginLoss(margin, "all") for c in CONCEPTS}

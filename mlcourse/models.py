@@ -347,11 +347,12 @@ class ConceptMasks(nn.Module):
 
     * Fixed masks (``learned=False``) are disjoint blocks of equal size, as 0/1 vectors: with
       4 concepts and 256 dimensions, concept ``i`` owns dimensions ``[64 i, 64 (i + 1))``.
-    * Learned masks (``learned=True``) are parameters trained with the network, as in CSN:
-      the stored weights start at the fixed blocks plus Gaussian noise of standard deviation
-      ``noise``, and the mask is their ReLU, so a mask is never negative (a negative weight
-      would flip a dimension, not down-weight it). Weights that fall below zero stop getting
-      gradients, which is how the masks can become sparse.
+    * Learned masks (``learned=True``) are parameters trained with the network, as in CSN.
+      With ``start="blocks"`` the stored weights start at the fixed blocks plus Gaussian noise
+      of standard deviation ``noise``; with ``start="random"`` every weight starts uniform in
+      [0, 1), so no concept owns a dimension at first. The mask is their ReLU, so a mask is
+      never negative (a negative weight would flip a dimension, not down-weight it). Weights
+      that fall below zero stop getting gradients, which is how the masks can become sparse.
 
     Args:
         concepts: Names of the concepts, in the order of their blocks, e.g.
@@ -359,12 +360,16 @@ class ConceptMasks(nn.Module):
         embedding_dim: D, size of the complete embedding; for fixed masks a multiple of the
             number of concepts.
         learned: Train the masks rather than fixing them.
-        noise: Standard deviation of the initial noise of learned masks (>= 0).
-        seed: Seeds that noise; None draws from torch's global generator.
+        start: Where learned masks start: ``"blocks"`` (the fixed blocks plus noise) or
+            ``"random"`` (uniform in [0, 1)).
+        noise: Standard deviation of the initial noise of learned masks started at the blocks
+            (>= 0).
+        seed: Seeds that noise or draw; None draws from torch's global generator.
 
     Raises:
         ValueError: If ``concepts`` is empty or repeats a name, ``embedding_dim`` is not
-            positive, or (fixed masks) it is not divisible by the number of concepts.
+            positive, (fixed masks) it is not divisible by the number of concepts, or ``start``
+            is unknown, or "random" for fixed masks.
 
     Example:
         >>> masks = ConceptMasks(["genre", "mood"], embedding_dim=4)
@@ -374,7 +379,7 @@ class ConceptMasks(nn.Module):
     Taught in notebooks/06_disentangled.ipynb
     """
 
-    def __init__(self, concepts, embedding_dim, learned=False, *, noise=0.1, seed=None):
+    def __init__(self, concepts, embedding_dim, learned=False, *, start="blocks", noise=0.1, seed=None):
         super().__init__()
         self.concepts = _checked_concepts(concepts)
         self.embedding_dim, self.learned = int(embedding_dim), bool(learned)
@@ -388,11 +393,15 @@ class ConceptMasks(nn.Module):
             )
         if not noise >= 0:
             raise ValueError(f"noise must be >= 0, got {noise!r}")
+        if start not in ("blocks", "random") or start == "random" and not self.learned:
+            raise ValueError(f'start must be "blocks", or "random" for learned masks; got {start!r}')
         # Learned masks with a D that is not a multiple of S start from blocks of D // S.
         self.block_size = self.embedding_dim // n_concepts
         owner = torch.arange(self.embedding_dim) // max(self.block_size, 1)
         blocks = (owner[None, :] == torch.arange(n_concepts)[:, None]).float()
-        if self.learned:
+        if self.learned and start == "random":
+            self.weights = nn.Parameter(torch.rand(blocks.shape, generator=seeded_generator(seed)))
+        elif self.learned:
             self.weights = nn.Parameter(blocks + noise * torch.randn(blocks.shape, generator=seeded_generator(seed)))
         else:
             self.register_buffer("fixed_masks", blocks)

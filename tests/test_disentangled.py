@@ -97,6 +97,17 @@ def test_learned_masks_start_near_the_blocks_stay_non_negative_and_get_gradients
     assert not gradient[:3].any()  # other concepts' masks were not used
 
 
+def test_learned_masks_can_start_anywhere():
+    masks = ConceptMasks(CONCEPTS, 256, learned=True, start="random", seed=0)
+    table = masks.masks().detach()
+    assert ((table >= 0) & (table < 1)).all()
+    # no concept owns its block: the share of each mask's weight inside its block is about 1/4
+    blocks = ConceptMasks(CONCEPTS, 256).masks().bool()
+    shares = [float(table[i, blocks[i]].sum() / table[i].sum()) for i in range(len(CONCEPTS))]
+    assert all(0.15 < share < 0.35 for share in shares), shares
+    assert torch.equal(table, ConceptMasks(CONCEPTS, 256, learned=True, start="random", seed=0).masks().detach())
+
+
 def test_learned_masks_have_no_block_and_need_no_divisible_size():
     masks = ConceptMasks(CONCEPTS, 10, learned=True)
     with pytest.raises(ValueError, match="no block"):
@@ -111,6 +122,8 @@ def test_learned_masks_have_no_block_and_need_no_divisible_size():
         (lambda: ConceptMasks(["a", "a"], 8), "distinct"),
         (lambda: ConceptMasks("genre", 8), "list"),
         (lambda: ConceptMasks(CONCEPTS, 0), "positive"),
+        (lambda: ConceptMasks(CONCEPTS, 8, start="random"), "random"),
+        (lambda: ConceptMasks(CONCEPTS, 8, learned=True, start="uniform"), "blocks"),
         (lambda: ConceptMasks(CONCEPTS, 8).mask("tempo"), "genre"),
         (lambda: ConceptMasks(CONCEPTS, 8)(torch.zeros(2, 6), "genre"), r"\(batch, 8\)"),
     ],

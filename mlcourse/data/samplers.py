@@ -309,10 +309,11 @@ class TrackBatches(_EpochSampler):
     """Batches of ``tracks_per_batch`` tracks x ``clips_per_track`` clips that do not overlap.
 
     For track regularization: the clips of one track are positives of each other, clips of
-    other tracks negatives. Neighbouring clips of a track overlap (by up to half their length),
-    and an overlapping pair shares audio, which makes it a trivial positive; so the clips drawn
-    from one track are at least ``min_gap`` clip positions apart (``min_gap=2`` skips the
-    neighbours of a clip with 50% overlap).
+    other tracks negatives. The course's clips never overlap (clip ``i`` of a recording starts
+    at ``3 i`` seconds), but two adjacent clips are near-trivial positives: the same phrase, often
+    the same bar, the same room. So the clips drawn from one track are at least ``min_gap``
+    clip positions apart (``min_gap=2`` skips a clip's neighbours). Lee et al. (ICASSP 2020)
+    allowed segments of one track to overlap by up to half their length.
 
     Tracks that do not hold ``clips_per_track`` clips that far apart (e.g. tracks of 3 clips,
     ``clips_per_track=3`` and ``min_gap=2``) are skipped; :attr:`usable_tracks` lists those
