@@ -502,8 +502,8 @@ class AdjacencyDiscriminatorLoss(torch.nn.Module):
     """A-AdjD's adjacency loss: a small discriminator tells adjacent pairs from others.
 
     Each query is paired with its own positive (label 1) and with the positive of the previous
-    query in the batch, the first with the last's (label 0: another recording, when the batch was drawn with one query per
-    recording); the loss is the binary cross-entropy of the discriminator's logits. The
+    query in the batch, the first with the last's (label 0: another recording, when the batch
+    was drawn with one query per recording); the loss is the binary cross-entropy of the discriminator's logits. The
     discriminator is a parameter of this loss, so the training loop trains it together with
     the embedding network.
 
