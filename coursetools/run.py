@@ -322,6 +322,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print("\nHeadline results:")
     print(results.format_results_table(results.load_results()))
+    checks = results.format_checks(results.load_results())
+    if checks:
+        print(f"\nClaims checked on the run:\n{checks}")
     print("\nWall time per notebook:")
     print(format_times(outcomes))
     if not outcomes[-1].ok:

@@ -26,6 +26,8 @@ RESULTS_ENV = "MLCOURSE_RESULTS"
 """Environment variable that overrides where results are stored."""
 
 Value = int | float | str | bool
+CHECK_PREFIX = "check: "
+"""How a claim checked by :class:`Checks` is named among a notebook's results."""
 
 
 def results_dir() -> Path:
@@ -195,7 +197,7 @@ class Checks:
             raise ValueError(f"whether {claim!r} holds must be one True or False, got {holds!r}")
         holds = truth
         print(f"{claim}: {holds}" + (f" ({detail})" if detail else ""))
-        record(self.notebook, f"check: {claim}", holds)
+        record(self.notebook, f"{CHECK_PREFIX}{claim}", holds)
 
 
 def clear(notebook: str) -> None:
@@ -245,10 +247,14 @@ def format_results_table(results: dict[str, dict[str, Value]]) -> str:
 
     Returns:
         A table with the columns notebook | result | value, one row per recorded
-        figure, or a one-line note naming ``make course`` if there is none.
+        figure (the checked claims apart: see :func:`format_checks`), or a one-line note
+        naming ``make course`` if there is none.
     """
     rows = [
-        (notebook, name, format_value(value)) for notebook, values in results.items() for name, value in values.items()
+        (notebook, name, format_value(value))
+        for notebook, values in results.items()
+        for name, value in values.items()
+        if not name.startswith(CHECK_PREFIX)
     ]
     if not rows:
         return "No headline results recorded yet: run `make course` (or execute a notebook) to produce them."
@@ -264,6 +270,36 @@ def format_results_table(results: dict[str, dict[str, Value]]) -> str:
     return "\n".join([line(header), rule, *(line(row) for row in rows)])
 
 
+def format_checks(results: dict[str, dict[str, Value]]) -> str:
+    """List the claims the notebooks checked on their run, and how many hold.
+
+    Args:
+        results: A mapping notebook -> (name -> value), as from :func:`load_results`.
+
+    Returns:
+        One line per claim, ``notebook  True/False  claim``, then a count; an empty string if
+        no notebook checked a claim.
+
+    Example:
+        >>> print(format_checks({"04_triplet_mining": {"check: easy mining learns nothing": True, "r_at_1": 0.5}}))
+        04_triplet_mining  True   easy mining learns nothing
+        1 of 1 checks hold (a False is a finding about this run, not an error)
+    """
+    rows = [
+        (notebook, value, name[len(CHECK_PREFIX) :])
+        for notebook, values in results.items()
+        for name, value in values.items()
+        if name.startswith(CHECK_PREFIX)
+    ]
+    if not rows:
+        return ""
+    width = max(len(notebook) for notebook, _, _ in rows)
+    lines = [f"{notebook.ljust(width)}  {str(holds).ljust(5)}  {claim}" for notebook, holds, claim in rows]
+    held = sum(holds is True for _, holds, _ in rows)
+    lines.append(f"{held} of {len(rows)} checks hold (a False is a finding about this run, not an error)")
+    return "\n".join(lines)
+
+
 def main() -> int:
     """Print the table of recorded headline results.
 
@@ -272,6 +308,9 @@ def main() -> int:
     """
     print(f"Headline results ({results_dir()}):")
     print(format_results_table(load_results()))
+    checks = format_checks(load_results())
+    if checks:
+        print(f"\nClaims checked on the run:\n{checks}")
     return 0
 
 

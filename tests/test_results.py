@@ -184,3 +184,21 @@ def test_checks_refuse_an_empty_claim_or_a_bad_notebook_name():
         results.Checks("04_triplet_mining")(" ", True)
     with pytest.raises(ValueError, match="plain name"):
         results.Checks("../04")
+
+
+def test_checks_are_listed_apart_from_the_headline_figures():
+    results.record("04_triplet_mining", "r_at_1_all", 0.5)
+    check = results.Checks("04_triplet_mining")
+    check("all mining beats the untrained network", True)
+    check("hard mining collapses", False)
+    results.Checks("05_classification_and_proxies")("normalisation lifts R@1", True)
+    recorded = results.load_results()
+    table = results.format_results_table(recorded)
+    assert "r_at_1_all" in table and "check" not in table
+    assert results.format_checks(recorded).splitlines() == [
+        "04_triplet_mining              True   all mining beats the untrained network",
+        "04_triplet_mining              False  hard mining collapses",
+        "05_classification_and_proxies  True   normalisation lifts R@1",
+        "2 of 3 checks hold (a False is a finding about this run, not an error)",
+    ]
+    assert results.format_checks({"04_triplet_mining": {"r_at_1_all": 0.5}}) == ""
