@@ -503,9 +503,9 @@ class AdjacencyDiscriminatorLoss(torch.nn.Module):
 
     Each query is paired with its own positive (label 1) and with the positive of the previous
     query in the batch, the first with the last's (label 0: another recording, when the batch
-    was drawn with one query per recording); the loss is the binary cross-entropy of the discriminator's logits. The
-    discriminator is a parameter of this loss, so the training loop trains it together with
-    the embedding network.
+    was drawn with one query per recording); the loss is the binary cross-entropy of the
+    discriminator's logits. The discriminator is a parameter of this loss, so the training loop
+    trains it together with the embedding network.
 
     Args:
         embedding_dim: D, size of the embeddings.
