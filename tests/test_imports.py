@@ -12,7 +12,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "mlcourse"
-CHAPTERS = {"mlcourse.disentangled", "mlcourse.crossmodal", "mlcourse.selfsup", "mlcourse.versions", "mlcourse.segment"}
+CHAPTERS = {
+    "mlcourse.disentangled",
+    "mlcourse.crossmodal",
+    "mlcourse.selfsup",
+    "mlcourse.versions",
+    "mlcourse.segment",
+    "mlcourse.reality",
+}
 
 
 def _module_name(path):

@@ -13,6 +13,10 @@ distances; they do not normalise the embeddings (the model's last layer does, wh
 * :func:`triplet_margin_loss` (Weinberger & Saul 2009; Schroff et al., 2015) looks at
   triplets: the anchor's positive should be closer than its negative by ``margin``. Which
   triplets count is chosen inside the batch by :func:`mlcourse.miners.mine_triplets`.
+* :func:`supcon_loss` (supervised contrastive, Khosla et al., 2020) and
+  :func:`multi_similarity_loss` (Wang et al., 2019) weigh every pair of the batch at once:
+  the first as a softmax over all other clips with several positives, the second with soft
+  weights from the similarities of a pair and of its neighbours, after its own pair mining.
 * :class:`ContrastiveLoss` and :class:`TripletMarginLoss` hold the hyper-parameters, so that
   a training loop calls ``loss_fn(embeddings, labels)``, and keep statistics of the last call.
 
@@ -49,7 +53,8 @@ Without labels, the positives come from the data:
 Disentangled embeddings train one of these losses per concept, each on its own sub-space
 (:class:`DisentangledLoss`, :class:`TrackRegularizedLoss`).
 
-One module per family, one family per notebook: ``pairs`` (the contrastive loss, notebook 03),
+One module per family, one family per notebook: ``pairs`` (the contrastive loss, notebook 03;
+SupCon and multi-similarity, notebook 10),
 ``triplets`` (04), ``proxies`` (classification and proxies, 05), ``disentangled`` (06) and
 ``selfsupervised`` (InfoNCE in 07; NT-Xent, the adjacency DSSM and the adjacency discriminator
 in 08). The distances live in :mod:`mlcourse.distances`. Everything is imported here, so
@@ -58,7 +63,14 @@ in 08). The distances live in :mod:`mlcourse.distances`. Everything is imported 
 
 from ..distances import DISTANCES, pairwise_distances
 from .disentangled import DisentangledLoss, TrackRegularizedLoss
-from .pairs import ContrastiveLoss, contrastive_loss
+from .pairs import (
+    ContrastiveLoss,
+    MultiSimilarityLoss,
+    SupConLoss,
+    contrastive_loss,
+    multi_similarity_loss,
+    supcon_loss,
+)
 from .proxies import (
     ClassificationLoss,
     ProxyNCALoss,
@@ -89,8 +101,10 @@ __all__ = [
     "ContrastiveLoss",
     "DisentangledLoss",
     "InfoNCELoss",
+    "MultiSimilarityLoss",
     "NTXentLoss",
     "ProxyNCALoss",
+    "SupConLoss",
     "TrackRegularizedLoss",
     "TripletMarginLoss",
     "adjacency_dssm_loss",
@@ -100,10 +114,12 @@ __all__ = [
     "easy_negative_fraction",
     "info_nce_loss",
     "logits_loss",
+    "multi_similarity_loss",
     "normalized_softmax_logits",
     "nt_xent_loss",
     "pairwise_distances",
     "proxy_nca_logits",
     "proxy_nca_loss",
+    "supcon_loss",
     "triplet_margin_loss",
 ]

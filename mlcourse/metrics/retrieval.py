@@ -4,11 +4,15 @@
   class among their k nearest neighbours, the headline number of deep metric learning papers
   (Song et al., 2016; Lee et al., ISMIR 2020).
 * :func:`mean_average_precision` (mAP) scores the whole ranking of the gallery, not just its top.
+* :func:`retrieval_accuracies` gives the field's other usual numbers under the names of
+  pytorch-metric-learning's ``AccuracyCalculator``: precision at 1, R-precision, MAP@R
+  (Musgrave et al., 2020) and the mean reciprocal rank.
 * :func:`chance_recall_at_1` is the R@1 of a random neighbour: the level R@1 must beat.
 * :func:`group_spread` compares distances within groups (e.g. clips of one recording) with
   distances between groups.
 
-Taught in notebooks/03_siamese_contrastive.ipynb and notebooks/09_applications.ipynb
+Taught in notebooks/03_siamese_contrastive.ipynb, notebooks/09_applications.ipynb and
+notebooks/10_reality_check.ipynb
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from .neighbors import _checked_ks, _embedding_pair, _encoded_labels, _Search
+from .matching import mean_reciprocal_rank
+from .neighbors import _checked_ks, _embedding_pair, _encoded_labels, _Search, _top_k_ties_by_index
 
 
 @torch.no_grad()
@@ -141,6 +146,140 @@ def mean_average_precision(
     return float(precisions.mean())
 
 
+@torch.no_grad()
+def retrieval_accuracies(
+    embeddings,
+    labels,
+    *,
+    gallery=None,
+    gallery_labels=None,
+    distance="euclidean",
+    block_size=None,
+    device=None,
+    groups=None,
+    gallery_groups=None,
+):
+    """Precision at 1, R-precision, MAP@R and MRR, named as pytorch-metric-learning names them.
+
+    The relevant items of a query are the gallery items with its label (less the query itself
+    without a gallery, and less its own group with groups); R is their number, which differs
+    from query to query. The gallery is ranked by distance, equal distances by gallery index
+    as in :func:`nearest_neighbors`, and
+
+    * ``"precision_at_1"``: the share of queries whose nearest item is relevant. It is R@1 of
+      :func:`recall_at_k` over the queries that have a relevant item. R@K asks for at least
+      one relevant item among the K nearest, so it only grows with K, and already with K = 2
+      it says nothing about the nearest item alone.
+    * ``"r_precision"``: the share of relevant items among the R nearest, 1 when they are
+      exactly the relevant ones.
+    * ``"mean_average_precision_at_r"`` (MAP@R, Musgrave et al., 2020): the average precision
+      truncated at R, the mean over the R first places of the precision at each place that
+      holds a relevant item, 0 at the others: ``(1/R) sum_{i<=R} P(i) rel(i)``. It is 1 only
+      when the relevant items come first, and unlike R-precision it also rewards their order
+      within the R nearest. :func:`mean_average_precision` scores the whole ranking instead.
+    * ``"mean_reciprocal_rank"``: the mean of ``1 / rank`` of the nearest relevant item, as
+      in :func:`mean_reciprocal_rank`.
+
+    Each is a mean over the queries that have a relevant item; the others (without a gallery:
+    a class of one item) are left out, as pytorch-metric-learning leaves them out, whereas
+    :func:`recall_at_k` counts them as misses. On data without equal distances the four
+    numbers are those of ``AccuracyCalculator(k=None)``, or ``k="max_bin_count"`` for the
+    first three; with an int k smaller than a class, that one caps R at k.
+
+    Args:
+        embeddings: (Q, D) float tensor or array, the queries.
+        labels: (Q,) int or str labels of the queries, an array, tensor or list.
+        gallery: (N, D) float tensor or array to rank; ``None`` ranks the queries themselves,
+            each query left out of its own ranking.
+        gallery_labels: (N,) labels of the gallery, needed with it and only with it.
+        distance: One of :data:`mlcourse.distances.DISTANCES`.
+        block_size, device, groups, gallery_groups: as in :func:`nearest_neighbors`; with
+            groups, the items of the query's own group are left out of its ranking.
+
+    Returns:
+        ``{"precision_at_1": ..., "r_precision": ..., "mean_average_precision_at_r": ...,
+        "mean_reciprocal_rank": ...}``, floats in [0, 1].
+
+    Raises:
+        ValueError: On bad embeddings or labels (as in :func:`recall_at_k`), or if no query has
+            a relevant item in the gallery.
+
+    Example:
+        Queries 2 and 4 are alone in their classes, so only 0, 1 and 3 are scored; the
+        nearest item of query 3 is a "b", its second nearest an "a":
+
+        >>> points, labels = [[0.0], [1.0], [3.0], [4.0], [9.0]], ["a", "a", "b", "a", "c"]
+        >>> for name, value in retrieval_accuracies(points, labels).items():
+        ...     print(f"{name}: {value:.3f}")
+        precision_at_1: 0.667
+        r_precision: 0.500
+        mean_average_precision_at_r: 0.417
+        mean_reciprocal_rank: 0.833
+
+        :func:`recall_at_k` counts queries 2 and 4 as misses: R@1 is 2 / 5, not 2 / 3.
+
+        >>> recall_at_k(points, labels, ks=1)
+        {1: 0.4}
+
+    Taught in notebooks/10_reality_check.ipynb
+    """
+    queries, gallery = _embedding_pair(embeddings, gallery, device, "embeddings", "gallery")
+    search = _Search(queries, gallery, distance, None, block_size)
+    search.exclude_groups(groups, gallery_groups)
+    query_classes, gallery_classes, n_classes = _encoded_labels(search, labels, gallery_labels)
+    members = _ClassMembers(gallery_classes, n_classes)
+    per_query = {"rank": [], "r_precision": [], "average_precision_at_r": []}
+    for rows, scores in search.score_blocks():
+        classes = query_classes[rows]
+        relevant_scores, relevant_columns = members.scores_and_columns(scores, classes)
+        n_relevant = (relevant_scores > -torch.inf).sum(dim=1)
+        scored = n_relevant > 0
+        if not scored.any():
+            continue
+        per_query["rank"].append(_rank_of_nearest_relevant(scores, relevant_scores, relevant_columns)[scored])
+        # The R nearest of every query of the block, R up to the block's largest.
+        _, neighbours = _top_k_ties_by_index(scores, int(n_relevant.max()))
+        places = torch.arange(1, neighbours.shape[1] + 1, device=scores.device)
+        hits = (gallery_classes[neighbours] == classes[:, None]) & (places <= n_relevant[:, None])
+        precisions = hits.cumsum(dim=1).double() / places * hits
+        per_query["r_precision"].append((hits.sum(dim=1).double() / n_relevant)[scored])
+        per_query["average_precision_at_r"].append((precisions.sum(dim=1) / n_relevant)[scored])
+    if not per_query["rank"]:
+        raise ValueError(
+            "No query has a relevant item (one with its label) in the gallery, so these "
+            "metrics are undefined: check that the labels match, and that classes have 2 or "
+            "more items when there is no separate gallery."
+        )
+    # One mean over all the queries, so that the block size cannot change the rounding.
+    ranks, r_precisions, average_precisions = (torch.cat(values) for values in per_query.values())
+    return {
+        "precision_at_1": float((ranks == 1).double().mean()),
+        "r_precision": float(r_precisions.mean()),
+        "mean_average_precision_at_r": float(average_precisions.mean()),
+        "mean_reciprocal_rank": mean_reciprocal_rank(ranks.cpu().numpy()),
+    }
+
+
+def _rank_of_nearest_relevant(scores, relevant_scores, relevant_columns):
+    """The place of each query's nearest relevant item in its ranking, equal scores by column.
+
+    Counting, rather than sorting: the items scoring more than the nearest relevant one, and
+    those scoring the same with a smaller column, come before it.
+
+    Args:
+        scores: (B, N) tensor. relevant_scores, relevant_columns: (B, M) from
+            :meth:`_ClassMembers.scores_and_columns`.
+
+    Returns:
+        (B,) int64 tensor of ranks from 1; meaningless for a row without a relevant item.
+    """
+    best = relevant_scores.max(dim=1, keepdim=True).values
+    first_column = relevant_columns.masked_fill(relevant_scores != best, scores.shape[1]).amin(dim=1, keepdim=True)
+    columns = torch.arange(scores.shape[1], device=scores.device)
+    tied_before = (scores == best) & (columns < first_column)
+    return 1 + (scores > best).sum(dim=1) + tied_before.sum(dim=1)
+
+
 class _ClassMembers:
     """The gallery's indices grouped by class, to look up the scores of a query's class.
 
@@ -165,12 +304,17 @@ class _ClassMembers:
         Returns:
             (B, M) tensor, M the size of the gallery's largest class (at least 1).
         """
+        return self.scores_and_columns(scores, query_classes)[0]
+
+    def scores_and_columns(self, scores, query_classes):
+        """:meth:`scores`, and the (B, M) gallery columns of the members (any in the padding)."""
         positions = self.starts[query_classes, None] + self.offsets
         # The padding's positions may run past the end; any real index will do for them.
         positions = positions.clamp(max=len(self.by_class) - 1)
-        member_scores = scores.gather(1, self.by_class[positions])
+        columns = self.by_class[positions]
+        member_scores = scores.gather(1, columns)
         padding = self.offsets >= self.sizes[query_classes, None]
-        return member_scores.masked_fill(padding, -torch.inf)
+        return member_scores.masked_fill(padding, -torch.inf), columns
 
 
 def _average_precisions(scores, relevant_scores):
