@@ -126,11 +126,9 @@ def mean_average_precision(
 
     Taught in notebooks/09_applications.ipynb
     """
-    queries, gallery = _embedding_pair(embeddings, gallery, device, "embeddings", "gallery")
-    search = _Search(queries, gallery, distance, None, block_size)
-    search.exclude_groups(groups, gallery_groups)
-    query_classes, gallery_classes, n_classes = _encoded_labels(search, labels, gallery_labels)
-    members = _ClassMembers(gallery_classes, n_classes)
+    search, query_classes, gallery_classes, members = _ranking_by_class(
+        embeddings, labels, gallery, gallery_labels, distance, block_size, device, groups, gallery_groups
+    )
     precisions = []
     for rows, scores in search.score_blocks():
         relevant_scores = members.scores(scores, query_classes[rows])
@@ -138,11 +136,7 @@ def mean_average_precision(
     # One sum over all the queries, so that the block size cannot change the rounding.
     precisions = torch.cat(precisions)
     if len(precisions) == 0:
-        raise ValueError(
-            "No query has a relevant item (one with its label) in the gallery, so mAP is "
-            "undefined: check that the labels match, and that classes have 2 or more items "
-            "when there is no separate gallery."
-        )
+        raise _no_relevant_item("mAP is")
     return float(precisions.mean())
 
 
@@ -223,11 +217,9 @@ def retrieval_accuracies(
 
     Taught in notebooks/10_reality_check.ipynb
     """
-    queries, gallery = _embedding_pair(embeddings, gallery, device, "embeddings", "gallery")
-    search = _Search(queries, gallery, distance, None, block_size)
-    search.exclude_groups(groups, gallery_groups)
-    query_classes, gallery_classes, n_classes = _encoded_labels(search, labels, gallery_labels)
-    members = _ClassMembers(gallery_classes, n_classes)
+    search, query_classes, gallery_classes, members = _ranking_by_class(
+        embeddings, labels, gallery, gallery_labels, distance, block_size, device, groups, gallery_groups
+    )
     per_query = {"rank": [], "r_precision": [], "average_precision_at_r": []}
     for rows, scores in search.score_blocks():
         classes = query_classes[rows]
@@ -245,11 +237,7 @@ def retrieval_accuracies(
         per_query["r_precision"].append((hits.sum(dim=1).double() / n_relevant)[scored])
         per_query["average_precision_at_r"].append((precisions.sum(dim=1) / n_relevant)[scored])
     if not per_query["rank"]:
-        raise ValueError(
-            "No query has a relevant item (one with its label) in the gallery, so these "
-            "metrics are undefined: check that the labels match, and that classes have 2 or "
-            "more items when there is no separate gallery."
-        )
+        raise _no_relevant_item("these metrics are")
     # One mean over all the queries, so that the block size cannot change the rounding.
     ranks, r_precisions, average_precisions = (torch.cat(values) for values in per_query.values())
     return {
@@ -258,6 +246,26 @@ def retrieval_accuracies(
         "mean_average_precision_at_r": float(average_precisions.mean()),
         "mean_reciprocal_rank": mean_reciprocal_rank(ranks.cpu().numpy()),
     }
+
+
+def _ranking_by_class(
+    embeddings, labels, gallery, gallery_labels, distance, block_size, device, groups, gallery_groups
+):
+    """The search, the queries' and gallery's class codes and the class members, for ranking metrics."""
+    queries, gallery = _embedding_pair(embeddings, gallery, device, "embeddings", "gallery")
+    search = _Search(queries, gallery, distance, None, block_size)
+    search.exclude_groups(groups, gallery_groups)
+    query_classes, gallery_classes, n_classes = _encoded_labels(search, labels, gallery_labels)
+    return search, query_classes, gallery_classes, _ClassMembers(gallery_classes, n_classes)
+
+
+def _no_relevant_item(what):
+    """The error of a ranking metric when no query has a relevant item."""
+    return ValueError(
+        f"No query has a relevant item (one with its label) in the gallery, so {what} "
+        "undefined: check that the labels match, and that classes have 2 or more items "
+        "when there is no separate gallery."
+    )
 
 
 def _rank_of_nearest_relevant(scores, relevant_scores, relevant_columns):
