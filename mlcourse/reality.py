@@ -7,7 +7,7 @@ of the gains the papers had claimed over the classic contrastive and triplet los
 This module runs such a comparison on the course's data, with a backbone small enough that
 dozens of training runs fit in a workshop:
 
-* :func:`pooled_features` turns each split's log-mel spectrograms into pooled vectors
+* :func:`~mlcourse.data.features.pooled_features` turns each split's log-mel spectrograms into pooled vectors
   (:func:`mlcourse.data.features.pool_log_mel`), standardised with the *training* statistics;
 * :func:`train_loss` trains a fresh :class:`mlcourse.models.ResidualMLP` on them with one loss,
   on :class:`mlcourse.data.samplers.ClassBalancedBatches`, with the course's one loop
@@ -36,7 +36,6 @@ import pandas as pd
 import torch
 
 from .checks import require_positive_int
-from .data.features import pool_log_mel
 from .data.samplers import ClassBalancedBatches
 from .metrics import retrieval_accuracies
 from .models import ResidualMLP
@@ -48,7 +47,6 @@ __all__ = [
     "choose",
     "grid_search",
     "mean_and_spread",
-    "pooled_features",
     "retrieval_scores",
     "seed_runs",
     "torch_threads",
@@ -57,36 +55,6 @@ __all__ = [
 
 METRICS = ("mean_average_precision_at_r", "r_precision", "precision_at_1")
 """The metrics of the comparison, MAP@R first (the one that chooses the settings)."""
-
-
-def pooled_features(train_logmel, *others):
-    """Pooled log-mel vectors of every split, standardised with the training split's statistics.
-
-    Each band's mean and standard deviation over time (:func:`~mlcourse.data.features.pool_log_mel`);
-    then each of the 256 columns has the training clips' mean subtracted and is divided by their
-    standard deviation. The held-out splits use the same training statistics, as a learner who has
-    not seen them must.
-
-    Args:
-        train_logmel: (N, 128, T) log-mel spectrograms of the training clips.
-        *others: Further (M, 128, T) arrays (validation, test).
-
-    Returns:
-        A list of float32 arrays, (N, 256) for the training clips first, then one per other split.
-
-    Example:
-        >>> rng = np.random.default_rng(0)
-        >>> train_x, test_x = pooled_features(rng.normal(size=(5, 128, 4)), rng.normal(size=(3, 128, 4)))
-        >>> train_x.shape, bool(np.allclose(train_x.mean(axis=0), 0, atol=1e-5))
-        ((5, 256), True)
-
-    Taught in notebooks/10_reality_check.ipynb
-    """
-    pooled = [pool_log_mel(logmel) for logmel in (train_logmel, *others)]
-    mean = pooled[0].mean(axis=0, dtype=np.float64)
-    std = pooled[0].std(axis=0, dtype=np.float64)
-    std = np.where(std > 0, std, 1.0)  # a constant column stays 0 rather than becoming NaN
-    return [((x - mean) / std).astype(np.float32) for x in pooled]
 
 
 @contextmanager
@@ -140,7 +108,7 @@ def train_loss(
     Args:
         make_loss: Called with no argument, returns the loss, e.g.
             ``functools.partial(SupConLoss, temperature=0.1)``; called after the seed is set.
-        features: (N, F) float array of the training inputs (:func:`pooled_features`).
+        features: (N, F) float array of the training inputs (:func:`~mlcourse.data.features.pooled_features`).
         labels: (N,) int class codes.
         steps: Number of optimisation steps (batches), a positive int.
         classes_per_batch, samples_per_class: P and K of the

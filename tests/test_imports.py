@@ -19,6 +19,7 @@ CHAPTERS = {
     "mlcourse.versions",
     "mlcourse.segment",
     "mlcourse.reality",
+    "mlcourse.zeroshot",
 }
 
 

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from sklearn.preprocessing import StandardScaler
 
 from mlcourse import reality
+from mlcourse.data.features import pooled_features
 from mlcourse.losses import ContrastiveLoss, ProxyNCALoss, SupConLoss
 from mlcourse.metrics import retrieval_accuracies
 from mlcourse.models import ResidualMLP
@@ -22,7 +22,6 @@ from mlcourse.reality import (
     choose,
     grid_search,
     mean_and_spread,
-    pooled_features,
     retrieval_scores,
     seed_runs,
     torch_threads,
@@ -52,30 +51,6 @@ def _map_at_r_by_hand(embeddings, labels, groups):
         precision_sum = sum(relevant[: i + 1].sum() / (i + 1) for i in range(r) if relevant[i])
         scores.append(precision_sum / r)
     return float(np.mean(scores))
-
-
-# --- features ----------------------------------------------------------------------------------
-
-
-def test_pooled_features_are_standardised_with_the_training_statistics():
-    train_logmel = RNG.normal(3.0, 2.0, size=(20, 128, 7)).astype(np.float16)
-    test_logmel = RNG.normal(size=(5, 128, 7)).astype(np.float16)
-    train_x, test_x = pooled_features(train_logmel, test_logmel)
-
-    def pooled(logmel):
-        logmel = logmel.astype(np.float64)
-        return np.hstack([logmel.mean(axis=2), logmel.std(axis=2)])
-
-    scaler = StandardScaler().fit(pooled(train_logmel))
-    assert train_x.dtype == np.float32 and train_x.shape == (20, 256) and test_x.shape == (5, 256)
-    np.testing.assert_allclose(train_x, scaler.transform(pooled(train_logmel)), atol=1e-4)
-    np.testing.assert_allclose(test_x, scaler.transform(pooled(test_logmel)), atol=1e-4)
-
-
-def test_a_constant_feature_stays_finite():
-    logmel = np.ones((4, 128, 5), dtype=np.float32)
-    (x,) = pooled_features(logmel)
-    assert np.isfinite(x).all() and np.all(x == 0)
 
 
 # --- one training run --------------------------------------------------------------------------

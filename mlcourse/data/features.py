@@ -156,6 +156,36 @@ def pool_log_mel(logmel: np.ndarray) -> np.ndarray:
     return np.concatenate([logmel.mean(axis=2), logmel.std(axis=2)], axis=1)
 
 
+def pooled_features(train_logmel, *others):
+    """Pooled log-mel vectors of every split, standardised with the training split's statistics.
+
+    Each band's mean and standard deviation over time (:func:`pool_log_mel`);
+    then each of the 256 columns has the training clips' mean subtracted and is divided by their
+    standard deviation. The held-out splits use the same training statistics, as a learner who has
+    not seen them must.
+
+    Args:
+        train_logmel: (N, 128, T) log-mel spectrograms of the training clips.
+        *others: Further (M, 128, T) arrays (validation, test).
+
+    Returns:
+        A list of float32 arrays, (N, 256) for the training clips first, then one per other split.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> train_x, test_x = pooled_features(rng.normal(size=(5, 128, 4)), rng.normal(size=(3, 128, 4)))
+        >>> train_x.shape, bool(np.allclose(train_x.mean(axis=0), 0, atol=1e-5))
+        ((5, 256), True)
+
+    Taught in notebooks/10_reality_check.ipynb
+    """
+    pooled = [pool_log_mel(logmel) for logmel in (train_logmel, *others)]
+    mean = pooled[0].mean(axis=0, dtype=np.float64)
+    std = pooled[0].std(axis=0, dtype=np.float64)
+    std = np.where(std > 0, std, 1.0)  # a constant column stays 0 rather than becoming NaN
+    return [((x - mean) / std).astype(np.float32) for x in pooled]
+
+
 N_MFCC = 20
 SUMMARY_NAMES = (
     [f"mfcc{i}_mean" for i in range(N_MFCC)]

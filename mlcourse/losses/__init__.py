@@ -72,6 +72,7 @@ from .pairs import (
     supcon_loss,
 )
 from .proxies import (
+    AttributeClassificationLoss,
     ClassificationLoss,
     ProxyNCALoss,
     check_class_labels,
@@ -97,6 +98,7 @@ __all__ = [
     "DISTANCES",
     "AdjacencyDSSMLoss",
     "AdjacencyDiscriminatorLoss",
+    "AttributeClassificationLoss",
     "ClassificationLoss",
     "ContrastiveLoss",
     "DisentangledLoss",

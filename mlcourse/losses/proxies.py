@@ -5,13 +5,16 @@
 * :func:`logits_loss`: cross-entropy of class codes, or per-tag binary cross-entropy of
   multi-hot tags; :func:`check_class_labels` checks either form;
 * :func:`proxy_nca_loss` (Movshovitz-Attias et al., 2017), with a multi-label form;
-* :class:`ClassificationLoss` and :class:`ProxyNCALoss`, which own their class vectors.
+* :class:`ClassificationLoss` and :class:`ProxyNCALoss`, which own their class vectors, and
+  :class:`AttributeClassificationLoss`, which makes them from descriptions of the classes
+  (zero-shot tagging).
 
 Taught in notebooks/05_classification_and_proxies.ipynb
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -450,6 +453,124 @@ class ProxyNCALoss(torch.nn.Module):
         )
 
 
+class AttributeClassificationLoss(torch.nn.Module):
+    """A normalised softmax (or per-tag sigmoid) whose class vectors are made from descriptions.
+
+    :class:`ClassificationLoss` learns one free vector per class, so a class without training
+    clips has no vector. Here each class is described by a row of attributes (side
+    information: for a genre its era, texture, metre and accompaniment; for an instrument
+    family how it makes its sound), and one learned linear map, the *attribute encoder*, turns
+    a description into a class vector: ``w_c = a_c @ V``, ``V`` holding one learned vector per
+    attribute. The logits are ``cos(e, w_c) / temperature`` (:func:`normalized_softmax_logits`).
+    After training, :meth:`class_vectors` encodes the description of any class, one that no
+    training clip had included: zero-shot tagging (Lampert et al., 2009; Frome et al., 2013;
+    Choi et al., ISMIR 2019).
+
+    With one-hot descriptions (the identity as ``attributes``), ``w_c`` is row ``c`` of ``V``
+    and the loss is :class:`ClassificationLoss` with ``weight = V``.
+
+    Args:
+        attributes: (C, A) float tensor or array, one description per training class.
+        embedding_dim: D >= 1.
+        temperature: > 0.
+        multi_label: Whether labels are (B, C) multi-hot tags instead of (B,) class codes.
+        seed: Seeds the draw of the attribute vectors; None draws from torch's global generator.
+
+    Attributes:
+        attribute_vectors: (A, D) parameter ``V``, one vector per attribute, drawn from a
+            standard normal.
+        attributes: (C, A) buffer, the training classes' descriptions.
+        last_stats: As in :class:`ClassificationLoss`.
+
+    Raises:
+        ValueError: If ``attributes`` is not a finite (C, A) array, a description is all zeros
+            (its class vector would have no direction), ``embedding_dim < 1`` or
+            ``temperature <= 0``.
+
+    Example:
+        >>> loss_fn = AttributeClassificationLoss(torch.eye(3), embedding_dim=4)
+        >>> loss = loss_fn(torch.randn(6, 4), torch.tensor([0, 1, 2, 0, 1, 2]))
+        >>> loss_fn.class_vectors(torch.tensor([[0.5, 0.5, 0.0]])).shape
+        torch.Size([1, 4])
+
+    Taught in notebooks/05_classification_and_proxies.ipynb
+    """
+
+    def __init__(self, attributes, embedding_dim, temperature=0.1, multi_label=False, *, seed=None):
+        super().__init__()
+        attributes = _checked_attributes(attributes)
+        require_positive_int(embedding_dim, "embedding_dim")
+        _require_positive("temperature", temperature)
+        self.temperature = temperature
+        self.multi_label = bool(multi_label)
+        self.register_buffer("attributes", attributes.float())
+        vectors = torch.randn(attributes.shape[1], embedding_dim, generator=seeded_generator(seed))
+        self.attribute_vectors = torch.nn.Parameter(vectors)
+        self.last_stats = {}
+
+    def encode(self, attributes):
+        """The (C, D) class vectors ``attributes @ V`` of (C, A) descriptions: not normalised, differentiable."""
+        attributes = _checked_attributes(attributes, self.attribute_vectors.shape[0])
+        return attributes.to(self.attribute_vectors) @ self.attribute_vectors
+
+    def logits(self, embeddings):
+        """The (B, C) logits ``cos(e, a_c V) / temperature`` of the training classes.
+
+        Args:
+            embeddings: (B, D) float tensor, on any device (the class vectors are cast to it
+                inside the graph, so their gradients still reach ``V``).
+
+        Returns:
+            (B, C) tensor of logits.
+
+        Raises:
+            ValueError: If ``embeddings`` is not a (B, D) float tensor with this module's D.
+
+        Taught in notebooks/05_classification_and_proxies.ipynb
+        """
+        _require_embeddings(embeddings, "embeddings")
+        weight = self.encode(self.attributes).to(embeddings)
+        return normalized_softmax_logits(embeddings, weight, self.temperature)
+
+    def forward(self, embeddings, labels):
+        """The loss of a batch, as :meth:`ClassificationLoss.forward`.
+
+        Taught in notebooks/05_classification_and_proxies.ipynb
+        """
+        logits = self.logits(embeddings)
+        loss = logits_loss(logits, labels, self.multi_label)
+        self.last_stats = _class_vector_stats(loss, logits, labels, self.multi_label)
+        return loss
+
+    def class_vectors(self, attributes=None):
+        """The L2-normalised class vectors of descriptions, detached.
+
+        Args:
+            attributes: (C', A) descriptions of any classes, classes no training clip had
+                included; None gives the training classes' vectors.
+
+        Returns:
+            (C', D) tensor; score tags of clips by ``F.normalize(e) @ class_vectors(...).T``.
+
+        Raises:
+            ValueError: If ``attributes`` is not a finite (C', A) array with this module's A,
+                or a description is all zeros.
+
+        Taught in notebooks/05_classification_and_proxies.ipynb
+        """
+        attributes = self.attributes if attributes is None else attributes
+        with torch.no_grad():
+            return F.normalize(self.encode(attributes), dim=1)
+
+    def extra_repr(self):
+        n_classes, n_attributes = self.attributes.shape
+        return (
+            f"n_classes={n_classes}, n_attributes={n_attributes}, "
+            f"embedding_dim={self.attribute_vectors.shape[1]}, temperature={self.temperature}, "
+            f"multi_label={self.multi_label}"
+        )
+
+
 @torch.no_grad()
 def _class_vector_stats(loss, logits, labels, multi_label):
     """``last_stats`` of the class-vector losses: the loss and how often the top class is right.
@@ -486,3 +607,27 @@ def _require_class_vectors(embeddings, vectors):
             f"vectors ({vectors.dtype}, {vectors.device}) differ: move one with "
             ".to(the other)."
         )
+
+
+def _checked_attributes(attributes, n_attributes=None):
+    """(C, A) finite float descriptions as a tensor, each with some non-zero attribute."""
+    attributes = attributes if isinstance(attributes, torch.Tensor) else torch.tensor(np.asarray(attributes))
+    if not attributes.is_floating_point():
+        attributes = attributes.double()
+    if attributes.ndim != 2 or attributes.shape[0] < 1 or attributes.shape[1] < 1:
+        raise ValueError(
+            f"attributes must be a (C, A) array, one description per class, got shape {tuple(attributes.shape)}"
+        )
+    if n_attributes is not None and attributes.shape[1] != n_attributes:
+        raise ValueError(
+            f"attributes must have the {n_attributes} columns the loss was trained with, got "
+            f"{attributes.shape[1]}: describe new classes with the same attributes, in the same order."
+        )
+    if not torch.isfinite(attributes).all():
+        raise ValueError("attributes must be finite: fill missing values (e.g. with 0) first.")
+    empty = torch.nonzero((attributes == 0).all(dim=1)).flatten()
+    if len(empty):
+        raise ValueError(
+            f"the descriptions in rows {empty.tolist()} are all zeros: a class needs an attribute to have a direction."
+        )
+    return attributes

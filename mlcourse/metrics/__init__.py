@@ -48,7 +48,7 @@ from .neighbors import BLOCK_BYTES, DISTANCES, nearest_neighbors
 from .pairs import pair_distances
 from .probes import knn_accuracy, linear_readout_r2, nearest_prototype_accuracy
 from .retrieval import chance_recall_at_1, group_spread, mean_average_precision, recall_at_k, retrieval_accuracies
-from .tagging import class_centroids, per_tag_auc, tag_auc, tag_scores
+from .tagging import class_centroids, per_tag_auc, tag_auc, tag_scores, tag_to_track_retrieval
 from .triplets import concept_triplet_accuracy, triplet_accuracy, triplet_kind_shares
 
 __all__ = [
@@ -78,6 +78,7 @@ __all__ = [
     "retrieval_table",
     "tag_auc",
     "tag_scores",
+    "tag_to_track_retrieval",
     "triplet_accuracy",
     "triplet_kind_shares",
 ]

@@ -3,9 +3,11 @@
 * :func:`class_centroids` gives each tag the mean embedding of its items (its prototype), and
   :func:`tag_scores` scores every item against every tag vector (centroid or proxy) by
   nearness, for auto-tagging and tag-to-track retrieval.
-* :func:`per_tag_auc` and :func:`tag_auc` (macro ROC-AUC) judge those scores.
+* :func:`per_tag_auc` and :func:`tag_auc` (macro ROC-AUC) judge those scores for auto-tagging,
+  :func:`tag_to_track_retrieval` (R@k and P@k of each tag as a query) for tag-to-track retrieval.
 
-Taught in notebooks/05_classification_and_proxies.ipynb and notebooks/06_disentangled.ipynb
+Taught in notebooks/05_classification_and_proxies.ipynb, notebooks/06_disentangled.ipynb and
+notebooks/07_cross_modal.ipynb
 """
 
 from __future__ import annotations
@@ -106,8 +108,8 @@ def tag_scores(embeddings, class_vectors, *, distance="cosine"):
         (N, T) numpy array of scores in the inputs' dtype; larger means more likely.
 
     Raises:
-        ValueError: On bad embeddings or class vectors (as in :func:`nearest_neighbors`), an
-            unknown distance, or.
+        ValueError: On bad embeddings or class vectors (as in :func:`nearest_neighbors`), or an
+            unknown distance.
 
     Taught in notebooks/05_classification_and_proxies.ipynb
     """
@@ -197,3 +199,53 @@ def tag_auc(scores, tags):
             "more items, or check that tags holds the true tags of these items."
         )
     return float(np.mean(list(aucs.values())))
+
+
+def tag_to_track_retrieval(scores, tags, ks=(1, 10)):
+    """Tag-to-track retrieval: each tag is a query, the items ranked by their score for it.
+
+    For each tag having both positive and negative items, the items are sorted by score
+    (highest first; equal scores by item index, as :func:`nearest_neighbors` breaks ties) and
+    its first ``k`` are read for every k:
+
+    * ``R@k``: whether one of them has the tag, the recall at k of the deep metric learning
+      literature (:func:`~mlcourse.metrics.recall_at_k`) with tags as the queries;
+    * ``P@k``: the share of them that have the tag.
+
+    Args:
+        scores: (N, T) float array or tensor, larger meaning more likely (:func:`tag_scores`).
+        tags: (N, T) multi-hot 0/1 array or tensor of the true tags.
+        ks: Positive ints, each at most N.
+
+    Returns:
+        ``{"R@k": recall, ..., "P@k": precision, ...}``: means over the scorable tags, R for
+        every k first, then P.
+
+    Raises:
+        ValueError: On scores or tags as :func:`per_tag_auc` refuses them, a k that is not a
+            positive int at most N, or no scorable tag.
+
+    Example:
+        >>> scores = np.array([[0.9, 0.1], [0.8, 0.7], [0.1, 0.2]])
+        >>> tags = np.array([[0, 1], [1, 0], [0, 1]])
+        >>> tag_to_track_retrieval(scores, tags, ks=(1, 2))
+        {'R@1': 0.0, 'R@2': 1.0, 'P@1': 0.0, 'P@2': 0.5}
+
+    Taught in notebooks/07_cross_modal.ipynb
+    """
+    scores = _as_embeddings(scores, "scores", torch.device("cpu")).double().numpy()
+    tags = _multi_hot(tags, len(scores))
+    if tags.shape != scores.shape:
+        raise ValueError(f"tags and scores must have the same (N, T) shape, got {tags.shape} and {scores.shape}.")
+    ks = [ks] if isinstance(ks, int) else list(ks)
+    if not ks or any(not isinstance(k, (int, np.integer)) or not 1 <= k <= len(scores) for k in ks):
+        raise ValueError(f"ks must be positive ints of at most {len(scores)} (the items), got {ks!r}")
+    positives = tags.sum(axis=0)
+    scorable = (positives > 0) & (positives < len(tags))
+    if not scorable.any():
+        raise ValueError("no tag has both items with it and items without it: nothing to retrieve.")
+    order = np.argsort(-scores[:, scorable], axis=0, kind="stable")  # (N, T'): item indices, best first
+    hits = np.take_along_axis(tags[:, scorable], order, axis=0).astype(np.float64)
+    recall = {f"R@{k}": float(hits[:k].max(axis=0).mean()) for k in ks}
+    precision = {f"P@{k}": float(hits[:k].mean(axis=0).mean()) for k in ks}
+    return {**recall, **precision}

@@ -3,6 +3,7 @@
 import librosa
 import numpy as np
 import pytest
+from sklearn.preprocessing import StandardScaler
 
 from mlcourse.data.features import (
     CLIP_SAMPLES,
@@ -15,6 +16,7 @@ from mlcourse.data.features import (
     cut_clips,
     frame_times,
     pool_log_mel,
+    pooled_features,
     power_spectrogram,
 )
 
@@ -117,3 +119,24 @@ def test_chroma_of_silence_stays_zero_and_a_c_is_a_c():
     np.testing.assert_allclose(chroma, theirs, atol=1e-5)
     assert not chroma[0].any()
     assert (chroma[1].argmax(axis=0) == 0).all() and np.allclose(chroma[1].max(axis=0), 1)
+
+
+def test_pooled_features_are_standardised_with_the_training_statistics():
+    train_logmel = np.random.default_rng(0).normal(3.0, 2.0, size=(20, 128, 7)).astype(np.float16)
+    test_logmel = np.random.default_rng(1).normal(size=(5, 128, 7)).astype(np.float16)
+    train_x, test_x = pooled_features(train_logmel, test_logmel)
+
+    def pooled(logmel):
+        logmel = logmel.astype(np.float64)
+        return np.hstack([logmel.mean(axis=2), logmel.std(axis=2)])
+
+    scaler = StandardScaler().fit(pooled(train_logmel))
+    assert train_x.dtype == np.float32 and train_x.shape == (20, 256) and test_x.shape == (5, 256)
+    np.testing.assert_allclose(train_x, scaler.transform(pooled(train_logmel)), atol=1e-4)
+    np.testing.assert_allclose(test_x, scaler.transform(pooled(test_logmel)), atol=1e-4)
+
+
+def test_a_constant_feature_stays_finite():
+    logmel = np.ones((4, 128, 5), dtype=np.float32)
+    (x,) = pooled_features(logmel)
+    assert np.isfinite(x).all() and np.all(x == 0)

@@ -13,8 +13,10 @@ from mlcourse.metrics import (
     class_centroids,
     concept_triplet_accuracy,
     per_tag_auc,
+    recall_at_k,
     tag_auc,
     tag_scores,
+    tag_to_track_retrieval,
 )
 
 
@@ -202,3 +204,49 @@ def test_concept_triplet_accuracy_refuses_missing_or_misshapen_masks():
         concept_triplet_accuracy(embeddings, triplets, masks={"genre": np.ones(16)})
     with pytest.raises(ValueError, match="non-empty dict"):
         concept_triplet_accuracy(embeddings, {})
+
+
+# --- tag-to-track retrieval ---------------------------------------------------------------------
+
+
+def test_tag_to_track_recall_is_recall_at_k_with_tag_vectors_as_queries():
+    """Single-label tags: each tag vector a query, the clips its gallery, as recall_at_k scores it."""
+    rng = np.random.default_rng(0)
+    embeddings, vectors = rng.normal(size=(40, 6)), rng.normal(size=(5, 6))
+    codes = rng.integers(0, 5, size=40)
+    ks = (1, 2, 4, 8)
+    ours = tag_to_track_retrieval(tag_scores(embeddings, vectors), np.eye(5)[codes], ks=ks)
+    theirs = recall_at_k(vectors, np.arange(5), ks=ks, gallery=embeddings, gallery_labels=codes, distance="cosine")
+    assert [ours[f"R@{k}"] for k in ks] == pytest.approx([theirs[k] for k in ks])
+
+
+def test_tag_to_track_precision_equals_a_loop_and_ties_go_by_item_index():
+    rng = np.random.default_rng(1)
+    scores = rng.integers(0, 4, size=(30, 7)).astype(float)  # many ties
+    tags = (rng.uniform(size=(30, 7)) < 0.4).astype(int)
+    tags[:, 0] = 0  # a tag without items is skipped
+    ours = tag_to_track_retrieval(scores, tags, ks=(1, 5))
+    precision, recall = {1: [], 5: []}, {1: [], 5: []}
+    for t in range(1, 7):
+        ranked = sorted(range(30), key=lambda i: (-scores[i, t], i))
+        for k in (1, 5):
+            precision[k].append(np.mean([tags[i, t] for i in ranked[:k]]))
+            recall[k].append(float(any(tags[i, t] for i in ranked[:k])))
+    assert ours == pytest.approx(
+        {
+            "R@1": np.mean(recall[1]),
+            "R@5": np.mean(recall[5]),
+            "P@1": np.mean(precision[1]),
+            "P@5": np.mean(precision[5]),
+        }
+    )
+
+
+def test_tag_to_track_retrieval_refuses_bad_input():
+    scores, tags = np.zeros((4, 2)), np.array([[1, 0], [0, 1], [0, 0], [1, 0]])
+    with pytest.raises(ValueError, match="at most 4"):
+        tag_to_track_retrieval(scores, tags, ks=(5,))
+    with pytest.raises(ValueError, match="same"):
+        tag_to_track_retrieval(scores, tags[:, :1], ks=(1,))
+    with pytest.raises(ValueError, match="nothing to retrieve"):
+        tag_to_track_retrieval(scores, np.ones((4, 2)), ks=(1,))
