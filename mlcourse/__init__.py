@@ -11,7 +11,8 @@ The vocabulary, used by every chapter:
 - ``mlcourse.linear``: Mahalanobis metrics, LDA and LMNN (01, 02);
 - ``mlcourse.models``: the networks (03, 06, 08, 09);
 - ``mlcourse.losses``: pair, triplet, proxy and classification, self-supervised and
-  cross-modal losses, SupCon and multi-similarity (03, 04, 05, 07, 08, 10);
+  cross-modal losses, class vectors from descriptions, SupCon and multi-similarity (03, 04,
+  05, 07, 08, 10);
 - ``mlcourse.miners``: pair and triplet mining (03, 04);
 - ``mlcourse.train``: the one training loop, its steps and checkpoints (03 onwards);
 - ``mlcourse.metrics``: retrieval, classification, tagging and hashing metrics (01 onwards);
@@ -28,7 +29,8 @@ The vocabulary, used by every chapter:
 The chapters, which compose the vocabulary for one notebook each:
 
 - ``mlcourse.disentangled``: 06, disentangled concept sub-spaces;
-- ``mlcourse.crossmodal``: 07, audio-to-score retrieval;
+- ``mlcourse.crossmodal``, ``mlcourse.zeroshot``: 07, audio-to-score retrieval, and zero-shot
+  tagging from descriptions of tags;
 - ``mlcourse.selfsup``: 08, self-supervised training and evaluation without labels;
 - ``mlcourse.versions``, ``mlcourse.segment``: 09, version identification and structural
   segmentation;

@@ -25,7 +25,8 @@ clips from their descriptions alone. Attributes that no seen tag varies in are d
 baselines frame the result: random scores, and the *nearest seen tag* (:func:`nearest_seen_tags`),
 which scores a held-out tag as the seen tag with the most similar description; and a supervised
 model, trained with every tag, shows what the tags' own clips would have given.
-:func:`zero_shot_table` scores them all per concept.
+:func:`zero_shot_table` scores them all per concept, :func:`zero_shot_summary` over several
+seeds, and :func:`per_tag_zero_shot` tag by tag.
 
 Taught in notebooks/07_cross_modal.ipynb
 """
@@ -60,7 +61,9 @@ __all__ = [
     "tag_attributes",
     "train_attribute_tagger",
     "usable_attributes",
+    "per_tag_zero_shot",
     "zero_shot_scores",
+    "zero_shot_summary",
     "zero_shot_table",
 ]
 
@@ -476,29 +479,78 @@ def zero_shot_scores(train_x, train_tags, test_x, attributes, folds, batch_label
     return result
 
 
-def zero_shot_table(scores, test_tags, tags, ks=(1, 10)):
+def zero_shot_table(scores, test_tags, tags, recall_ks=(1,), precision_ks=(10,)):
     """Macro ROC-AUC and tag-to-track R@k and P@k of each method, per concept.
 
     Args:
         scores: ``{method: (N, T) scores}`` (``ZeroShotScores.scores``).
         test_tags: (N, T) multi-hot tags of the test clips, columns as ``tags``.
         tags: The T tag names.
-        ks: The k of R@k and P@k (:func:`~mlcourse.metrics.tag_to_track_retrieval`).
+        recall_ks, precision_ks: The k of R@k and of P@k (:func:`~mlcourse.metrics.tag_to_track_retrieval`).
 
     Returns:
         A DataFrame with a (method, concept) row index and the columns ``macro AUC``, then
-        ``R@k`` and ``P@k``; a concept's figures average its tags having test clips with and
+        ``R@k`` and ``P@k``; a concept's figures average its tags that have test clips with and
         without the tag.
 
     Taught in notebooks/07_cross_modal.ipynb
     """
     test_tags = np.asarray(test_tags)
     concepts = np.array([str(t).partition(":")[0] for t in tags])
+    wanted = [f"R@{k}" for k in recall_ks] + [f"P@{k}" for k in precision_ks]
+    ks = sorted({*recall_ks, *precision_ks})
     rows = {}
     for method, matrix in scores.items():
         for concept in dict.fromkeys(concepts):
             columns = concepts == concept
             aucs = per_tag_auc(matrix[:, columns], test_tags[:, columns])
             retrieval = tag_to_track_retrieval(matrix[:, columns], test_tags[:, columns], ks)
-            rows[(method, concept)] = {"macro AUC": float(np.mean(list(aucs.values()))), **retrieval}
+            rows[(method, concept)] = {"macro AUC": float(np.mean(list(aucs.values()))),
+                                       **{name: retrieval[name] for name in wanted}}  # fmt: skip
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis(["method", "concept"])
+
+
+def zero_shot_summary(runs, test_tags, **ks):
+    """The mean and the spread over several runs (seeds) of :func:`zero_shot_table`.
+
+    Args:
+        runs: :class:`ZeroShotScores` of the runs, e.g. one per seed.
+        test_tags: (N, T) multi-hot tags of the test clips.
+        **ks: ``recall_ks`` and ``precision_ks`` of :func:`zero_shot_table`.
+
+    Returns:
+        A DataFrame indexed by (method, concept) with, for each column ``c`` of
+        :func:`zero_shot_table`, ``c`` (the mean) and ``c std`` (the sample standard deviation,
+        0 for one run): the layout of :func:`mlcourse.reality.mean_and_spread`, which
+        :func:`mlcourse.reality.as_text` writes as ``mean ± std``.
+
+    Taught in notebooks/07_cross_modal.ipynb
+    """
+    tables = pd.concat([zero_shot_table(run.scores, test_tags, run.tags, **ks) for run in runs])
+    grouped = tables.groupby(level=["method", "concept"], sort=False)
+    summary = pd.concat([grouped.mean(), grouped.std(ddof=1).fillna(0.0).add_suffix(" std")], axis=1)
+    return summary[[c for column in tables.columns for c in (column, f"{column} std")]]
+
+
+def per_tag_zero_shot(runs, test_tags, methods=("zero-shot", "nearest seen tag")):
+    """Each tag's ROC-AUC under some methods (the mean over runs), its stand-in and its lost attributes.
+
+    Args:
+        runs: :class:`ZeroShotScores` of the runs (the same folds, other seeds).
+        test_tags: (N, T) multi-hot tags of the test clips.
+        methods: The methods whose AUC to show.
+
+    Returns:
+        A DataFrame indexed by tag: one AUC column per method, ``stands in`` (the nearest seen
+        tag) and ``attributes dropped`` (comma-separated, ``-`` for none). Tags without test
+        clips on both sides of the tag are left out.
+
+    Taught in notebooks/07_cross_modal.ipynb
+    """
+    aucs = pd.concat(
+        [pd.DataFrame({m: per_tag_auc(run.scores[m], test_tags, run.tags) for m in methods}) for run in runs]
+    )
+    table = aucs.groupby(level=0, sort=False).mean()
+    table["stands in"] = pd.Series(runs[0].stand_ins)
+    table["attributes dropped"] = pd.Series({tag: ", ".join(lost) or "-" for tag, lost in runs[0].lost.items()})
+    return table

@@ -26,9 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 BENCH = ROOT / "bench" / "results" / "notebooks.json"
 # What trains a model in a solution cell: the course's training entry points, the notebooks' own
-# partials of them (``fit``, ``train_from_untrained``, ``short_run``) and LMNN.
+# partials of them (``fit``, ``train_from_untrained``, ``short_run``), the chapters' protocols that
+# train (the reality check's, zero-shot tagging's) and LMNN.
 TRAINING = re.compile(
-    r"(?<![.\w])(?:train|train_copy|fit|train_from_untrained|train_self_supervised|fit_timed|short_run)\(|\bLMNN\("
+    r"(?<![.\w])(?:train|train_copy|fit|train_from_untrained|train_self_supervised|fit_timed|short_run|train_loss"
+    r"|seed_runs|grid_search|zero_shot_scores|train_attribute_tagger)\(|\bLMNN\("
 )
 # Settings picked by mode outside the parameters cell: their full-mode default None means "one
 # pass over the data", so None cannot also mean "the mode's default".

@@ -18,9 +18,11 @@ from mlcourse.zeroshot import (
     held_out_folds,
     instrument_attributes,
     nearest_seen_tags,
+    per_tag_zero_shot,
     tag_attributes,
     usable_attributes,
     zero_shot_scores,
+    zero_shot_summary,
     zero_shot_table,
 )
 
@@ -156,13 +158,20 @@ def test_descriptions_find_the_clips_of_tags_never_trained_with():
     for (n_clips, described, genres), fold in zip(seen_by_training, folds):
         held = int(fold[0][-1])
         assert n_clips == 200 and fold[0] not in described and held not in genres
-    table = zero_shot_table(result.scores, np.eye(6)[test_codes], result.tags, ks=(1, 10))
+    table = zero_shot_table(result.scores, np.eye(6)[test_codes], result.tags)
+    assert list(table.columns) == ["macro AUC", "R@1", "P@10"]
     auc = table["macro AUC"].droplevel("concept")
     assert auc["zero-shot"] > 0.9 and auc["supervised (every tag trained)"] > 0.9
     assert abs(auc["random"] - 0.5) < 0.1
     # A genre with two attributes is not its nearest seen genre: the description does better.
     assert auc["zero-shot"] > auc["nearest seen tag"] + 0.1
     assert result.lost == {t: [] for t in result.tags} and len(result.kept_share) == 6
+    # Two runs summed up: their mean and spread, per column.
+    summary = zero_shot_summary([result, result], np.eye(6)[test_codes])
+    assert np.allclose(summary["macro AUC"], table["macro AUC"]) and (summary["macro AUC std"] == 0).all()
+    per_tag = per_tag_zero_shot([result], np.eye(6)[test_codes])
+    assert list(per_tag.index) == result.tags and (per_tag["attributes dropped"] == "-").all()
+    assert per_tag["zero-shot"].mean() == pytest.approx(auc["zero-shot"])
 
 
 def test_the_folds_must_cover_the_table():

@@ -493,7 +493,7 @@ class AttributeClassificationLoss(torch.nn.Module):
         >>> loss_fn.class_vectors(torch.tensor([[0.5, 0.5, 0.0]])).shape
         torch.Size([1, 4])
 
-    Taught in notebooks/05_classification_and_proxies.ipynb
+    Taught in notebooks/07_cross_modal.ipynb
     """
 
     def __init__(self, attributes, embedding_dim, temperature=0.1, multi_label=False, *, seed=None):
@@ -526,7 +526,7 @@ class AttributeClassificationLoss(torch.nn.Module):
         Raises:
             ValueError: If ``embeddings`` is not a (B, D) float tensor with this module's D.
 
-        Taught in notebooks/05_classification_and_proxies.ipynb
+        Taught in notebooks/07_cross_modal.ipynb
         """
         _require_embeddings(embeddings, "embeddings")
         weight = self.encode(self.attributes).to(embeddings)
@@ -535,7 +535,7 @@ class AttributeClassificationLoss(torch.nn.Module):
     def forward(self, embeddings, labels):
         """The loss of a batch, as :meth:`ClassificationLoss.forward`.
 
-        Taught in notebooks/05_classification_and_proxies.ipynb
+        Taught in notebooks/07_cross_modal.ipynb
         """
         logits = self.logits(embeddings)
         loss = logits_loss(logits, labels, self.multi_label)
@@ -556,7 +556,7 @@ class AttributeClassificationLoss(torch.nn.Module):
             ValueError: If ``attributes`` is not a finite (C', A) array with this module's A,
                 or a description is all zeros.
 
-        Taught in notebooks/05_classification_and_proxies.ipynb
+        Taught in notebooks/07_cross_modal.ipynb
         """
         attributes = self.attributes if attributes is None else attributes
         with torch.no_grad():
