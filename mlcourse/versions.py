@@ -15,7 +15,11 @@ compared as wholes, as version identification systems compare whole tracks:
 * :func:`version_map` scores an embedding network on a split: version-level mean average
   precision, each version a query and the other versions of its piece the relevant items;
   :func:`version_pair_distances` lists the distances between all pairs of versions, to see
-  what brings two versions close.
+  what brings two versions close;
+* :func:`known_versions`, :func:`piece_prototypes` and :func:`prototype_search` search by
+  piece: a piece's *prototype*, the mean of the versions already known, looks for its new
+  versions and their clips, as a catalogue that holds a few recordings of each work looks for
+  new covers.
 
 Taught in notebooks/09_applications.ipynb
 """
@@ -30,7 +34,7 @@ import torch
 
 from .checks import require_positive_int
 from .data.features import N_CHROMA
-from .metrics import mean_average_precision
+from .metrics import mean_average_precision, recall_at_k
 from .models import RecordingNet
 from .train import embed
 
@@ -38,6 +42,9 @@ __all__ = [
     "ClipSubsetStep",
     "Versions",
     "describe_version",
+    "known_versions",
+    "piece_prototypes",
+    "prototype_search",
     "key_invariant_similarity",
     "nearest_versions",
     "stack_versions",
@@ -241,3 +248,119 @@ def describe_version(meta, version_id):
     """
     row = meta[meta.version_id == version_id].iloc[0]
     return f"{row.piece_id} ({row.instrument}, {row['transpose']:+d})"
+
+
+def known_versions(version_pieces):
+    """Which versions are already known: every version of a piece but its last one.
+
+    Args:
+        version_pieces: (V,) the piece of each version, in the order of the versions.
+
+    Returns:
+        (V,) bool array, True for a known version. A piece's last version (in the given order)
+        is its *new* version, the one to find; a piece with a single version has no known one.
+
+    Example:
+        >>> known_versions(np.array(["a", "a", "b", "a", "b", "c"])).tolist()
+        [True, True, True, False, False, False]
+
+    Taught in notebooks/09_applications.ipynb
+    """
+    version_pieces = np.asarray(version_pieces)
+    last = {piece: row for row, piece in enumerate(version_pieces)}
+    return np.array([last[piece] != row for row, piece in enumerate(version_pieces)], dtype=bool)
+
+
+def piece_prototypes(version_vectors, version_pieces):
+    """Each piece's prototype: the mean direction of its versions' vectors.
+
+    Each version vector is scaled to unit length first, so that every version counts the same
+    in the cosine search that follows, whatever its length.
+
+    Args:
+        version_vectors: (V, D) array, one vector per version (e.g. :func:`version_means`).
+        version_pieces: (V,) the piece of each version.
+
+    Returns:
+        ``(pieces, prototypes)``: the P pieces (sorted) and a (P, D) float64 array of unit
+        vectors, row ``p`` the normalised mean of the unit vectors of piece ``p``'s versions.
+
+    Raises:
+        ValueError: If the lengths differ, or a version vector is all zeros (no direction).
+
+    Example:
+        >>> pieces, prototypes = piece_prototypes(np.array([[3.0, 0.0], [0.0, 1.0], [1.0, 1.0]]), ["a", "a", "b"])
+        >>> pieces.tolist(), np.round(prototypes, 3).tolist()
+        (['a', 'b'], [[0.707, 0.707], [0.707, 0.707]])
+
+    Taught in notebooks/09_applications.ipynb
+    """
+    vectors = np.asarray(version_vectors, dtype=np.float64)
+    version_pieces = np.asarray(version_pieces)
+    if vectors.ndim != 2 or len(vectors) != len(version_pieces):
+        raise ValueError(f"expected (V, D) vectors and V pieces, got {vectors.shape} and {len(version_pieces)} pieces")
+    lengths = np.linalg.norm(vectors, axis=1, keepdims=True)
+    if (lengths == 0).any():
+        raise ValueError("a version vector is all zeros: it has no direction to average")
+    pieces, piece_of = np.unique(version_pieces, return_inverse=True)
+    sums = np.zeros((len(pieces), vectors.shape[1]))
+    np.add.at(sums, piece_of, vectors / lengths)
+    return pieces, sums / np.linalg.norm(sums, axis=1, keepdims=True)
+
+
+def prototype_search(clip_vectors, version_of_clip, version_pieces, known):
+    """Search the new versions, and their clips, by piece: prototypes against single known versions.
+
+    A version's vector is the mean of its clips' vectors (:func:`version_means`). Two kinds of
+    query look for the new versions (``~known``) of the pieces that have known versions:
+
+    * ``one known version``: every known version on its own;
+    * ``piece prototype``: each piece's :func:`piece_prototypes` of its known versions.
+
+    Each is scored by cosine against two galleries: the new versions (one relevant per piece:
+    mAP equals the mean reciprocal rank) and the clips of the new versions (the relevant clips
+    are those of the piece's new version).
+
+    Args:
+        clip_vectors: (N, D) array of clip vectors.
+        version_of_clip: (N,) int, each clip's version (0 .. V-1).
+        version_pieces: (V,) the piece of each version.
+        known: (V,) bool, the known versions (:func:`known_versions`).
+
+    Returns:
+        A DataFrame with the rows ``one known version`` and ``piece prototype`` and the columns
+        ``version mAP``, ``version R@1`` and ``clip mAP``.
+
+    Raises:
+        ValueError: If the shapes disagree, or no piece has both a known and a new version.
+
+    Taught in notebooks/09_applications.ipynb
+    """
+    version_vectors = version_means(clip_vectors, version_of_clip)
+    version_pieces, known = np.asarray(version_pieces), np.asarray(known, dtype=bool)
+    if len(version_pieces) != len(version_vectors) or known.shape != version_pieces.shape:
+        raise ValueError(
+            f"{len(version_vectors)} versions, but {len(version_pieces)} pieces and {known.shape} known flags"
+        )
+    if not set(version_pieces[known]) & set(version_pieces[~known]):
+        raise ValueError("no piece has both a known and a new version: nothing to search for")
+    new_clips = ~known[np.asarray(version_of_clip)]
+    galleries = {
+        "version": (version_vectors[~known], version_pieces[~known]),
+        "clip": (np.asarray(clip_vectors)[new_clips], version_pieces[np.asarray(version_of_clip)][new_clips]),
+    }
+    pieces, prototypes = piece_prototypes(version_vectors[known], version_pieces[known])
+    queries = {
+        "one known version": (version_vectors[known], version_pieces[known]),
+        "piece prototype": (prototypes, pieces),
+    }
+    rows = {}
+    for name, (vectors, pieces) in queries.items():
+        row = {}
+        for level, (gallery, gallery_pieces) in galleries.items():
+            search = dict(gallery=gallery, gallery_labels=gallery_pieces, distance="cosine")
+            row[f"{level} mAP"] = mean_average_precision(vectors, pieces, **search)
+            if level == "version":
+                row["version R@1"] = recall_at_k(vectors, pieces, ks=(1,), **search)[1]
+        rows[name] = row
+    return pd.DataFrame.from_dict(rows, orient="index")[["version mAP", "version R@1", "clip mAP"]]

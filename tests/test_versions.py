@@ -13,7 +13,10 @@ from mlcourse.versions import (
     ClipSubsetStep,
     describe_version,
     key_invariant_similarity,
+    known_versions,
     nearest_versions,
+    piece_prototypes,
+    prototype_search,
     stack_versions,
     version_map,
     version_means,
@@ -137,3 +140,58 @@ def test_describe_version_names_piece_instrument_and_transposition(smoke_test):
     meta = smoke_test.meta
     row = meta.iloc[0]
     assert describe_version(meta, row.version_id) == f"{row.piece_id} ({row.instrument}, {int(row['transpose']):+d})"
+
+
+def test_known_versions_keep_each_pieces_last_version_new():
+    pieces = np.array(["b", "a", "b", "c", "a", "b"])
+    assert known_versions(pieces).tolist() == [True, True, True, False, False, False]
+
+
+def test_piece_prototypes_are_mean_directions():
+    rng = np.random.default_rng(0)
+    vectors, pieces = rng.normal(size=(7, 4)), np.array(list("xyxzyxz"))
+    names, prototypes = piece_prototypes(vectors, pieces)
+    assert names.tolist() == ["x", "y", "z"]
+    for name, prototype in zip(names, prototypes):
+        members = vectors[pieces == name]
+        mean = (members / np.linalg.norm(members, axis=1, keepdims=True)).mean(axis=0)
+        np.testing.assert_allclose(prototype, mean / np.linalg.norm(mean))
+    with pytest.raises(ValueError, match="no direction"):
+        piece_prototypes(np.zeros((2, 3)), ["x", "y"])
+
+
+def test_prototype_search_equals_a_loop_with_sklearn():
+    """Versions of 5 pieces (3 each, 2 clips each), scored against an independent loop."""
+    rng = np.random.default_rng(1)
+    version_pieces = np.repeat(np.arange(5), 3)
+    version_of_clip = np.repeat(np.arange(15), 2)
+    clips = rng.normal(size=(5, 6))[version_pieces[version_of_clip]] + rng.normal(size=(30, 6))
+    known = known_versions(version_pieces)
+    table = prototype_search(clips, version_of_clip, version_pieces, known)
+
+    def unit(x):
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    versions = np.stack([clips[version_of_clip == v].mean(axis=0) for v in range(15)])
+    new_versions, new_clips = np.flatnonzero(~known), np.flatnonzero(~known[version_of_clip])
+    queries = {"one known version": (versions[known], version_pieces[known]),
+               "piece prototype": (np.stack([unit(versions[known & (version_pieces == p)]).mean(axis=0)
+                                             for p in range(5)]), np.arange(5))}  # fmt: skip
+    for name, (vectors, pieces) in queries.items():
+        version_similarity = unit(vectors) @ unit(versions[new_versions]).T
+        clip_similarity = unit(vectors) @ unit(clips[new_clips]).T
+        relevant_versions = pieces[:, None] == version_pieces[new_versions][None, :]
+        relevant_clips = pieces[:, None] == version_pieces[version_of_clip[new_clips]][None, :]
+        expected = {
+            "version mAP": np.mean(
+                [average_precision_score(r, s) for r, s in zip(relevant_versions, version_similarity)]
+            ),
+            "version R@1": np.mean(relevant_versions[np.arange(len(pieces)), version_similarity.argmax(axis=1)]),
+            "clip mAP": np.mean([average_precision_score(r, s) for r, s in zip(relevant_clips, clip_similarity)]),
+        }
+        assert table.loc[name].to_dict() == pytest.approx(expected)
+
+
+def test_prototype_search_needs_a_piece_with_known_and_new_versions():
+    with pytest.raises(ValueError, match="nothing to search for"):
+        prototype_search(np.eye(3), np.arange(3), np.array(["a", "b", "c"]), np.zeros(3, dtype=bool))
