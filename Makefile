@@ -16,10 +16,12 @@ TORCH_PIP_FLAGS ?=
 # Dataset and training size for `make course`: smoke | workshop | full.
 MLCOURSE_MODE ?= workshop
 
-.PHONY: help install course test lab bench clean
+.PHONY: help install course exercises site test lab bench clean
 
 help:
 	@echo "make course   build the $(MLCOURSE_MODE) dataset, execute every notebook into build/notebooks/, print the headline results"
+	@echo "make exercises  write the learner copies (each solution an empty answer cell) into build/exercises/"
+	@echo "make site     build the course's website from the executed notebooks into build/site/ (after make course)"
 	@echo "make test     build the smoke dataset, run tests/ and the notebooks (nbval) in smoke mode"
 	@echo "make lab      open the notebooks in JupyterLab"
 	@echo "make bench    run every benchmark in bench/, write bench/RESULTS.md (QUICK=1: quick versions; ONLY=losses,retrieval: some)"
@@ -44,6 +46,12 @@ $(STAMP): pyproject.toml
 course: $(STAMP)
 	$(PY) -m mlcourse.data build --size $(MLCOURSE_MODE)
 	$(PY) -m coursetools.run --mode $(MLCOURSE_MODE)
+
+exercises: $(STAMP)
+	$(PY) -m coursetools.exercises
+
+site: $(STAMP)
+	$(PY) -m coursetools.site
 
 # nbval exits 5 when it collects nothing; with no notebooks yet that is not a failure.
 test: $(STAMP)

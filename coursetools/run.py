@@ -8,7 +8,7 @@ the first notebook that fails. At the end the headline results recorded by the
 notebooks (see :mod:`mlcourse.results`) are printed with each notebook's wall time.
 
 Usage:
-    python -m coursetools.run [--mode smoke|workshop|full] [--only PATTERN]
+    python -m coursetools.run [--mode smoke|workshop|full] [--out FOLDER] [--only PATTERN]
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from pathlib import Path
 from mlcourse import results
 from mlcourse.files import repo_root
 from mlcourse.modes import MODES
+
+from .export import MATHJAX_CONFIG, MATHJAX_FOLDER, copy_mathjax, offline_html
 
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 KERNEL = "python3"
@@ -107,7 +109,10 @@ def absolutize_env(*names: str) -> None:
 
 
 def export_html(executed: Path) -> Path:
-    """Export an executed notebook to HTML next to it.
+    """Export an executed notebook to HTML next to it, a page that loads nothing from the network.
+
+    Widgets show the static picture their output carries, and MathJax comes from a local copy
+    in ``mathjax/`` beside the page (:mod:`coursetools.export`).
 
     Args:
         executed: The executed ``.ipynb`` file.
@@ -116,24 +121,25 @@ def export_html(executed: Path) -> Path:
         The path of the ``.html`` file written.
     """
     import nbformat
-    from nbconvert import HTMLExporter
 
     nb = nbformat.read(executed, as_version=4)
-    body, _ = HTMLExporter().from_notebook_node(nb)
+    copy_mathjax(executed.parent)
+    body = offline_html(nb, mathjax_url=f"{MATHJAX_FOLDER}/{MATHJAX_CONFIG}")
     html = executed.with_suffix(".html")
     html.write_text(body, encoding="utf-8")
     return html
 
 
-def execute(notebook: Path, mode: str) -> Path:
+def execute(notebook: Path, mode: str, out: Path | None = None) -> Path:
     """Execute one notebook with papermill.
 
     Args:
         notebook: The source notebook.
         mode: The value given to the notebook's ``MLCOURSE_MODE`` parameter.
+        out: The folder of the executed copy (default ``build/notebooks/``).
 
     Returns:
-        The path of the executed copy in ``build/notebooks/``.
+        The path of the executed copy.
 
     Raises:
         Exception: Whatever papermill raises when a cell fails (the executed copy,
@@ -141,7 +147,7 @@ def execute(notebook: Path, mode: str) -> Path:
     """
     import papermill as pm
 
-    executed = output_dir() / notebook.name
+    executed = (out or output_dir()) / notebook.name
     executed.parent.mkdir(parents=True, exist_ok=True)
     pm.execute_notebook(
         str(notebook),
@@ -155,25 +161,26 @@ def execute(notebook: Path, mode: str) -> Path:
     return executed
 
 
-def run_one(notebook: Path, mode: str) -> Outcome:
+def run_one(notebook: Path, mode: str, out: Path | None = None) -> Outcome:
     """Execute a notebook, export it, and report how it went.
 
     Args:
         notebook: The source notebook.
         mode: The course mode.
+        out: The folder of the executed copy and its HTML (default ``build/notebooks/``).
 
     Returns:
         Its outcome; on failure a message naming the notebook and its executed
         copy has been printed to stderr.
     """
     results.clear(notebook.stem)
-    executed = output_dir() / notebook.name
+    executed = (out or output_dir()) / notebook.name
     executed.unlink(missing_ok=True)  # never show a stale copy from an earlier run
     executed.with_suffix(".html").unlink(missing_ok=True)
     error: Exception | None = None
     start = time.perf_counter()
     try:
-        execute(notebook, mode)
+        execute(notebook, mode, out)
     except Exception as err:  # papermill raises several kinds; report them all
         error = err
     seconds = time.perf_counter() - start
@@ -232,7 +239,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         argv: Arguments (default: ``sys.argv[1:]``).
 
     Returns:
-        The parsed options ``mode`` and ``only``.
+        The parsed options ``mode``, ``out`` and ``only``.
     """
     default_mode = os.environ.get("MLCOURSE_MODE") or "workshop"
     parser = argparse.ArgumentParser(
@@ -244,6 +251,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=MODES,
         default=default_mode if default_mode in MODES else None,
         help="dataset/training size the notebooks run at (default: $MLCOURSE_MODE, else workshop)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder of the executed notebooks and their HTML (default: build/notebooks)",
     )
     parser.add_argument(
         "--only",
@@ -310,11 +323,12 @@ def main(argv: list[str] | None = None) -> int:
         if not notebooks:
             return 2
 
-    print(f"Running {len(notebooks)} notebook(s) in {args.mode} mode into {_relative(output_dir())}/", flush=True)
+    out = (args.out or output_dir()).resolve()
+    print(f"Running {len(notebooks)} notebook(s) in {args.mode} mode into {_relative(out)}/", flush=True)
     outcomes = []
     for i, notebook in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] {notebook.name} ...", flush=True)
-        outcome = run_one(notebook, args.mode)
+        outcome = run_one(notebook, args.mode, out)
         outcomes.append(outcome)
         if not outcome.ok:
             break

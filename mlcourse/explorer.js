@@ -175,7 +175,12 @@ function render({ model, el }) {
     busy.style.display = message ? "flex" : "none";
     busyText.textContent = message;
     canvas.dataset.busy = message ? "1" : "0";
-    if (message) canvas.dataset.busySeen = "1"; // the note was shown at least once
+    if (message) {
+      // The note was shown at least once: on the canvas, and on the page, which keeps it when the
+      // output is displayed again with its picture (EmbeddingExplorer.show) and the view is redrawn.
+      canvas.dataset.busySeen = "1";
+      window.mlcourseNotesShown = (window.mlcourseNotesShown || 0) + 1;
+    }
   }
 
   // Several traits often change together (a new map and its space): draw once per frame.

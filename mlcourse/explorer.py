@@ -24,6 +24,7 @@ Used in notebooks 02, 04, 06 and 08. The map is drawn in the browser by ``explor
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import html
 import io
@@ -368,11 +369,59 @@ class EmbeddingExplorer(widgets.VBox):
         self.map.selected = int(index)
 
     def show(self) -> None:
-        """Display the explorer, then compute its map: the widget shows a note while UMAP runs."""
+        """Display the explorer, then compute its map: the widget shows a note while UMAP runs.
+
+        Once the map is drawn, the output is displayed again in place, so that it also carries
+        the map's static picture (see :meth:`_repr_mimebundle_`).
+        """
         from IPython.display import display
 
-        display(self)
+        handle = display(self, display_id=True)
         self.compute()
+        if handle is not None:
+            handle.update(self)
+
+    def _repr_mimebundle_(self, **kwargs):
+        """The live widget and, once the map is drawn, a PNG picture of it beside.
+
+        A front end shows the richest form it can: JupyterLab and Notebook draw the live widget;
+        where no widget can run (a saved notebook opened without its kernel, an HTML export,
+        nbviewer, GitHub) the picture of the map as it was when displayed stands in.
+        """
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is not None and self.map.xy:
+            bundle = {**bundle, "image/png": base64.b64encode(self.picture()).decode("ascii")}
+        return bundle
+
+    def picture(self, dpi: int = 100) -> bytes:
+        """The map as shown (space, colouring), drawn by matplotlib as PNG bytes, with a legend.
+
+        Raises:
+            RuntimeError: If the map has not been computed yet (see :meth:`compute`).
+        """
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        from matplotlib.figure import Figure
+
+        if not self.map.xy:
+            raise RuntimeError("the map is not computed yet: call compute() (or show()) first")
+        xy = np.frombuffer(self.map.xy, dtype="<f4").reshape(-1, 2)
+        classes = self._classes[self.color_by]
+        codes = self.labels[self.color_by].map({v: k for k, v in enumerate(classes)}).to_numpy()
+        colors = np.array(self.map.colors)[codes]
+        inches = self.map.size / dpi
+        figure = Figure(figsize=(inches * 1.45, inches), dpi=dpi, layout="constrained")
+        ax = figure.add_subplot()
+        ax.scatter(xy[:, 0], xy[:, 1], c=colors, s=9, linewidths=0)
+        what = "complete space" if self.space == COMPLETE else f"{self.space} sub-space"
+        ax.set(xticks=[], yticks=[], title=f"{self.method.upper()} map of the {what}, coloured by {self.color_by}")
+        handles = [ax.scatter([], [], color=c, s=20, label=str(v)) for v, c in zip(classes, self.map.colors)]
+        ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize="small")
+        figure.supxlabel("a picture of the explorer: run the notebook to hover, click and listen", fontsize="small")
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+        return buffer.getvalue()
 
     def compute(self) -> None:
         """Compute (or read from the cache) the map of the shown space, and draw it."""

@@ -258,11 +258,44 @@ def test_show_displays_then_computes(monkeypatch):
     import IPython.display
 
     shown = []
-    monkeypatch.setattr(IPython.display, "display", lambda *objects: shown.extend(objects))
+
+    class Handle:
+        def update(self, obj):
+            shown.append(("again, with its picture", obj, "image/png" in obj._repr_mimebundle_()))
+
+    def display(*objects, display_id=None):
+        shown.extend((obj, "image/png" in obj._repr_mimebundle_()) for obj in objects)
+        return Handle() if display_id else None
+
+    monkeypatch.setattr(IPython.display, "display", display)
     explorer = make_explorer()
     explorer.show()
-    assert shown == [explorer]
+    assert shown == [(explorer, False), ("again, with its picture", explorer, True)]
     np.testing.assert_array_equal(map_xy(explorer), explorer.projection(COMPLETE))
+
+
+def test_the_picture_is_the_map_as_shown():
+    """The PNG beside the widget: the map's points in the shown concept's colours."""
+    import base64
+    import io
+
+    from matplotlib.image import imread
+
+    explorer = make_explorer()
+    with pytest.raises(RuntimeError, match="not computed yet"):
+        explorer.picture()
+    explorer.compute()
+    bundle = explorer._repr_mimebundle_()
+    assert {"application/vnd.jupyter.widget-view+json", "image/png"} <= set(bundle)
+    image = imread(io.BytesIO(base64.b64decode(bundle["image/png"])))
+    assert image.shape[0] == explorer.map.size
+    # Every class colour of the shown concept appears in the picture; recolouring changes it.
+    pixels = {tuple(np.round(p[:3] * 255).astype(int)) for p in image.reshape(-1, image.shape[-1])}
+    to_rgb = lambda h: tuple(int(h[i : i + 2], 16) for i in (1, 3, 5))  # noqa: E731
+    assert all(to_rgb(color) in pixels for color in explorer.map.colors)
+    before = explorer.picture()
+    explorer.color_by = [c for c in explorer.labels.columns if c != explorer.color_by][0]
+    assert explorer.picture() != before
 
 
 # What the browser draws: codes, names, colours, spaces.
