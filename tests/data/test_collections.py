@@ -155,7 +155,7 @@ def test_the_course_leaves_out_the_notebooks_that_need_the_rendered_dataset(monk
     ran = []
 
     def pretend(notebook, mode, out):
-        assert out == course.output_dir().resolve()      # build/notebooks unless --out says otherwise
+        assert out == course.output_dir().resolve()  # build/notebooks unless --out says otherwise
         ran.append(notebook.stem)
         return course.Outcome(notebook.stem, 0.0, True)
 
