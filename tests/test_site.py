@@ -148,6 +148,10 @@ def test_each_page_links_binder_its_neighbours_and_the_contents(site):
         if index + 1 < len(NAMES):
             assert f'class="course-next" href="{NAMES[index + 1]}.html"' in page
         assert f'href="{HOME}"' in page and "<audio" in (site / "00_data_tour.html").read_text()
+        # Each exercise's solution is folded, as in JupyterLab.
+        cells = json.loads((notebooks_dir() / f"{name}.ipynb").read_text())["cells"]
+        solutions = sum("solution" in cell["metadata"].get("tags", []) for cell in cells)
+        assert page.count('<details class="course-solution">') == solutions > 0
 
 
 def test_building_without_executed_notebooks_says_what_to_run(tmp_path):
