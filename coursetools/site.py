@@ -48,11 +48,13 @@ class Page:
     Attributes:
         name: The notebook's name, e.g. ``04_triplet_mining``.
         title: Its title, the first heading of its first cell.
+        cost: The italic line under the title: what it costs in workshop mode.
         source: The executed notebook it is made from.
     """
 
     name: str
     title: str
+    cost: str
     source: Path
 
     @property
@@ -116,11 +118,11 @@ def find_pages(executed: Path) -> list[Page]:
             f"no executed copy of {', '.join(missing)} in {executed}: run `make course` first "
             "(or `python -m coursetools.run --mode smoke` for a quick site)"
         )
-    return [
-        Page(name, notebook_title(nbformat.read(executed / f"{name}.ipynb", as_version=4)) or name,
-             executed / f"{name}.ipynb")
-        for name in expected
-    ]  # fmt: skip
+    pages = []
+    for name in expected:
+        nb = nbformat.read(executed / f"{name}.ipynb", as_version=4)
+        pages.append(Page(name, notebook_title(nb) or name, _cost_line(nb), executed / f"{name}.ipynb"))
+    return pages
 
 
 def _cost_line(nb) -> str:
@@ -141,11 +143,10 @@ def front_page(pages: list[Page], repo: str | None):
     descriptions = readme_descriptions(repo_root() / "README.md")
     rows = []
     for page in pages:
-        cost = _cost_line(nbformat.read(page.source, as_version=4))
         rows.append(
             f'<tr><td><a href="{page.href}">{html.escape(page.title)}</a></td>'
             f"<td>{_inline_code(descriptions.get(page.name, ''))}<br>"
-            f"<small><i>{_inline_code(cost)}</i></small></td></tr>"
+            f"<small><i>{_inline_code(page.cost)}</i></small></td></tr>"
         )
     run = (
         f'Run the notebooks yourself on <a href="{binder_url(repo)}">Binder</a> (JupyterLab in the browser, the '

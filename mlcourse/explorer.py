@@ -297,6 +297,7 @@ class EmbeddingExplorer(widgets.VBox):
         codes = np.stack(
             [self.labels[c].map({v: k for k, v in enumerate(self._classes[c])}).to_numpy() for c in concepts]
         ).astype("<i2")
+        self._codes = dict(zip(concepts, codes))  # each concept's class index of every clip
         self.map = ScatterMap(
             codes=codes.tobytes(),
             names=self.names,
@@ -408,8 +409,7 @@ class EmbeddingExplorer(widgets.VBox):
             raise RuntimeError("the map is not computed yet: call compute() (or show()) first")
         xy = np.frombuffer(self.map.xy, dtype="<f4").reshape(-1, 2)
         classes = self._classes[self.color_by]
-        codes = self.labels[self.color_by].map({v: k for k, v in enumerate(classes)}).to_numpy()
-        colors = np.array(self.map.colors)[codes]
+        colors = np.array(self.map.colors)[self._codes[self.color_by]]
         inches = self.map.size / dpi
         figure = Figure(figsize=(inches * 1.45, inches), dpi=dpi, layout="constrained")
         ax = figure.add_subplot()

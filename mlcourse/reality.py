@@ -98,6 +98,7 @@ def train_loss(
     lr=1e-3,
     device="cpu",
     threads=1,
+    batch_labels=None,
 ):
     """Train a fresh :class:`~mlcourse.models.ResidualMLP` with one loss, the same way for every loss.
 
@@ -109,7 +110,8 @@ def train_loss(
         make_loss: Called with no argument, returns the loss, e.g.
             ``functools.partial(SupConLoss, temperature=0.1)``; called after the seed is set.
         features: (N, F) float array of the training inputs (:func:`~mlcourse.data.features.pooled_features`).
-        labels: (N,) int class codes.
+        labels: (N,) int class codes, what the loss is given (or (N, T) multi-hot tags, for a
+            multi-label loss, with ``batch_labels``).
         steps: Number of optimisation steps (batches), a positive int.
         classes_per_batch, samples_per_class: P and K of the
             :class:`~mlcourse.data.samplers.ClassBalancedBatches`.
@@ -121,6 +123,7 @@ def train_loss(
             them as they are. A network this small trains fastest on one thread: handing each
             small matrix product to several threads costs more than it saves, and much more
             when other programs compete for the cores.
+        batch_labels: (N,) int class codes the batches balance, when they are not ``labels``.
 
     Returns:
         ``(model, history)``: the trained network, in eval mode, and its
@@ -136,7 +139,8 @@ def train_loss(
     torch.manual_seed(seed)
     model = ResidualMLP(np.shape(features)[1], hidden=hidden)
     loss_fn = make_loss()
-    sampler = ClassBalancedBatches(labels, classes_per_batch, samples_per_class, batches_per_epoch=steps, seed=seed)
+    balanced = labels if batch_labels is None else batch_labels
+    sampler = ClassBalancedBatches(balanced, classes_per_batch, samples_per_class, batches_per_epoch=steps, seed=seed)
     with torch_threads(threads):
         history = train(
             model, loss_fn, features, labels, sampler, epochs=1, lr=lr, seed=seed, device=device, progress=False
@@ -277,15 +281,16 @@ def seed_runs(fit, losses, chosen, seeds, data):
     return pd.DataFrame(rows), models
 
 
-def mean_and_spread(runs, columns=METRICS + ("seconds",)):
+def mean_and_spread(runs, columns=METRICS + ("seconds",), by="loss"):
     """The mean and the standard deviation over the seeds of each loss's runs.
 
     Args:
         runs: The table of :func:`seed_runs` (or any table with a ``loss`` column).
         columns: The columns to sum up.
+        by: What a group of runs shares: a column or index level name, or a list of them.
 
     Returns:
-        A DataFrame indexed by loss (in the order of ``runs``) with, for each column ``c``,
+        A DataFrame indexed by ``by`` (in the order of ``runs``) with, for each column ``c``,
         ``c`` (the mean) and ``c std`` (the sample standard deviation, ``ddof=1``; 0 for a
         single run).
 
@@ -297,7 +302,7 @@ def mean_and_spread(runs, columns=METRICS + ("seconds",)):
     Taught in notebooks/10_reality_check.ipynb
     """
     columns = list(columns)
-    grouped = runs.groupby("loss", sort=False)[columns]
+    grouped = runs.groupby(by, sort=False)[columns]
     table = pd.concat([grouped.mean(), grouped.std(ddof=1).fillna(0.0).add_suffix(" std")], axis=1)
     return table[[c for column in columns for c in (column, f"{column} std")]]
 

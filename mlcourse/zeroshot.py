@@ -37,17 +37,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import torch
-import torch.nn.functional as F
 
 from .checks import require_positive_int
 from .data.render import INSTRUMENT_FAMILIES
-from .data.samplers import ClassBalancedBatches
 from .losses import AttributeClassificationLoss
-from .metrics import per_tag_auc, tag_to_track_retrieval
-from .models import ResidualMLP
-from .reality import torch_threads
-from .train import embed, train
+from .metrics import per_tag_auc, tag_scores, tag_to_track_retrieval
+from .reality import mean_and_spread, train_loss
+from .train import embed
 
 __all__ = [
     "CONCEPTS",
@@ -353,7 +349,7 @@ def train_attribute_tagger(features, tags, attributes, batch_labels, *, steps, s
     attribute encoder is :class:`~mlcourse.losses.AttributeClassificationLoss` (one learned
     vector per attribute, a per-tag sigmoid on the cosines over ``temperature``). Batches hold
     ``classes_per_batch`` values of ``batch_labels`` (e.g. genres) with ``samples_per_class``
-    clips each, trained with the course's loop :func:`~mlcourse.train.train`.
+    clips each, trained as every loss of the reality check is (:func:`mlcourse.reality.train_loss`).
 
     Args:
         features: (N, F) float array of the clips (``mlcourse.data.features.pooled_features``).
@@ -379,16 +375,14 @@ def train_attribute_tagger(features, tags, attributes, batch_labels, *, steps, s
             f"tags must be (N, T) = ({len(features)}, {len(attributes)}): one row per clip, one column per "
             f"described tag; got {tags.shape}"
         )
-    require_positive_int(steps, "steps")
     codes = np.unique(np.asarray(batch_labels), return_inverse=True)[1]
-    torch.manual_seed(seed)
-    model = ResidualMLP(np.shape(features)[1], hidden=hidden)
+    # Seeded by its own generator, the loss draws the same vectors made before or after the network.
     loss = AttributeClassificationLoss(attributes, np.shape(features)[1], temperature, multi_label=True, seed=seed)
-    sampler = ClassBalancedBatches(codes, min(classes_per_batch, codes.max() + 1), samples_per_class,
-                                   batches_per_epoch=steps, seed=seed)  # fmt: skip
-    with torch_threads(threads):
-        train(model, loss, features, tags, sampler, epochs=1, lr=lr, seed=seed, device="cpu", progress=False)
-    return model.eval(), loss
+    classes_per_batch = min(classes_per_batch, codes.max() + 1)
+    model, _ = train_loss(lambda: loss, features, tags, steps=steps, classes_per_batch=classes_per_batch,
+                          samples_per_class=samples_per_class, seed=seed, hidden=hidden, lr=lr, threads=threads,
+                          batch_labels=codes)  # fmt: skip
+    return model, loss
 
 
 @dataclass
@@ -410,11 +404,6 @@ class ZeroShotScores:
     stand_ins: dict = field(default_factory=dict)
     lost: dict = field(default_factory=dict)
     kept_share: list = field(default_factory=list)
-
-
-def _unit_scores(model, loss, features, attributes):
-    """(N, T) cosines between the embedded clips and the encoded descriptions."""
-    return (F.normalize(embed(model, features), dim=1) @ loss.class_vectors(attributes).T).numpy()
 
 
 def zero_shot_scores(train_x, train_tags, test_x, attributes, folds, batch_labels, *, steps, seed=0, **options):
@@ -459,7 +448,7 @@ def zero_shot_scores(train_x, train_tags, test_x, attributes, folds, batch_label
         model, loss = train_attribute_tagger(train_x[keep], train_tags[keep][:, seen_columns],
                                              attributes.loc[seen, columns], batch_labels[keep], steps=steps,
                                              seed=seed, **options)  # fmt: skip
-        fold_scores = _unit_scores(model, loss, test_x, attributes[columns].to_numpy())
+        fold_scores = tag_scores(embed(model, test_x), loss.class_vectors(attributes[columns].to_numpy()))
         nearest = nearest_seen_tags(attributes.loc[seen + list(fold)], seen, columns)
         for tag, column in zip(fold, held_out):
             zero_shot[:, column] = fold_scores[:, column]
@@ -474,7 +463,7 @@ def zero_shot_scores(train_x, train_tags, test_x, attributes, folds, batch_label
         "zero-shot": zero_shot,
         "nearest seen tag": stand_in,
         "random": np.random.default_rng(seed).standard_normal(zero_shot.shape),
-        "supervised (every tag trained)": _unit_scores(model, loss, test_x, attributes.to_numpy()),
+        "supervised (every tag trained)": tag_scores(embed(model, test_x), loss.class_vectors(attributes.to_numpy())),
     }
     return result
 
@@ -527,9 +516,7 @@ def zero_shot_summary(runs, test_tags, **ks):
     Taught in notebooks/07_cross_modal.ipynb
     """
     tables = pd.concat([zero_shot_table(run.scores, test_tags, run.tags, **ks) for run in runs])
-    grouped = tables.groupby(level=["method", "concept"], sort=False)
-    summary = pd.concat([grouped.mean(), grouped.std(ddof=1).fillna(0.0).add_suffix(" std")], axis=1)
-    return summary[[c for column in tables.columns for c in (column, f"{column} std")]]
+    return mean_and_spread(tables, list(tables.columns), by=["method", "concept"])
 
 
 def per_tag_zero_shot(runs, test_tags, methods=("zero-shot", "nearest seen tag")):

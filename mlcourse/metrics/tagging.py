@@ -21,6 +21,7 @@ from .neighbors import (
     DISTANCES,
     _as_embeddings,
     _as_numpy,
+    _checked_ks,
     _embedding_pair,
     _require_choice,
 )
@@ -237,9 +238,9 @@ def tag_to_track_retrieval(scores, tags, ks=(1, 10)):
     tags = _multi_hot(tags, len(scores))
     if tags.shape != scores.shape:
         raise ValueError(f"tags and scores must have the same (N, T) shape, got {tags.shape} and {scores.shape}.")
-    ks = [ks] if isinstance(ks, int) else list(ks)
-    if not ks or any(not isinstance(k, (int, np.integer)) or not 1 <= k <= len(scores) for k in ks):
-        raise ValueError(f"ks must be positive ints of at most {len(scores)} (the items), got {ks!r}")
+    ks = _checked_ks(ks)
+    if max(ks) > len(scores):
+        raise ValueError(f"ks must be at most {len(scores)} (the items), got {ks!r}")
     positives = tags.sum(axis=0)
     scorable = (positives > 0) & (positives < len(tags))
     if not scorable.any():
