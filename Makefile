@@ -36,11 +36,9 @@ $(STAMP): pyproject.toml
 	$(PIP) install $(TORCH_PIP_FLAGS) torch==$(TORCH_VERSION)
 	$(PIP) install --no-deps tinysoundfont
 	$(PIP) install -e '.[test,mirdata]'
-	# Compile librosa's numba functions once, in a process without torch, into numba's cache:
-	# later processes load them instead of compiling each time (15-30 s per process).
-	$(PY) -c "import numpy, librosa; y = numpy.random.default_rng(0).standard_normal(66150).astype('float32'); \
-	librosa.onset.onset_detect(y=y, sr=22050); librosa.feature.chroma_stft(y=y, sr=22050); \
-	librosa.feature.melspectrogram(y=y, sr=22050)"
+	# Compile librosa's and umap-learn's numba functions once, into numba's disk cache: later
+	# processes load them instead of compiling them again (10-30 s per notebook).
+	$(PY) -m coursetools.warm
 	touch $@
 
 course: $(STAMP)

@@ -28,6 +28,7 @@ import base64
 import hashlib
 import html
 import io
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -86,6 +87,33 @@ def unit_square(xy: np.ndarray) -> np.ndarray:
     return (unit + (1.0 - unit.max(axis=0)) / 2).astype(np.float32)
 
 
+def import_umap():
+    """umap-learn, with its compiled functions kept on disk between processes.
+
+    umap-learn's functions are compiled by numba the first time a process calls them, about 10 s
+    on two cores, and umap-learn does not ask numba to keep the machine code: every notebook
+    would compile them again. We ask numba to cache each of them on disk (in umap's
+    ``__pycache__``, or numba's cache folder where that is read-only); the next process loads
+    them in a fraction of a second. ``make install`` draws one map of each distance, so no
+    notebook pays. The code, and so every map, is the same.
+    """
+    try:
+        import umap
+    except ImportError as error:
+        raise ImportError(
+            "the explorer's map needs umap-learn: pip install umap-learn (or pass method='pca')"
+        ) from error
+    from numba.core.caching import NullCache
+    from numba.core.dispatcher import Dispatcher
+
+    for name, module in list(sys.modules.items()):
+        if name == "umap" or name.startswith("umap."):
+            for function in vars(module).values():
+                if isinstance(function, Dispatcher) and isinstance(function._cache, NullCache):  # not cached yet
+                    function.enable_caching()
+    return umap
+
+
 def project(points: np.ndarray, method: str = "umap", distance: str = "euclidean", seed: int = 0) -> np.ndarray:
     """A 2-D map of `points` (N, D): UMAP (umap-learn) or PCA, as (N, 2) float32.
 
@@ -97,12 +125,7 @@ def project(points: np.ndarray, method: str = "umap", distance: str = "euclidean
         if distance == "cosine":
             points = points / np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-12)
         return PCA(n_components=2, random_state=seed).fit_transform(points).astype(np.float32)
-    try:
-        import umap
-    except ImportError as error:
-        raise ImportError(
-            "the explorer's map needs umap-learn: pip install umap-learn (or pass method='pca')"
-        ) from error
+    umap = import_umap()
     n_neighbors = min(15, len(points) - 1)
     reducer = umap.UMAP(
         n_components=2,

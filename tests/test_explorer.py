@@ -13,6 +13,7 @@ follow the instrument, 8-15 the mood, so each concept's sub-space has clusters o
 from __future__ import annotations
 
 import io
+import sys
 import warnings
 
 import numpy as np
@@ -140,6 +141,27 @@ def project_calls(monkeypatch) -> list:
 
 
 # The map.
+
+
+def test_import_umap_asks_numba_to_keep_every_umap_function_on_disk():
+    """umap-learn compiles its functions in every process unless numba caches them: after
+    import_umap, every compiled function of umap's modules has a disk cache, among them the ones
+    a map calls first (the neighbour graph's distances and memberships)."""
+    from numba.core.caching import NullCache
+    from numba.core.dispatcher import Dispatcher
+
+    umap = explorer_module.import_umap()
+    compiled = [
+        function
+        for name, module in list(sys.modules.items())
+        if name == "umap" or name.startswith("umap.")
+        for function in vars(module).values()
+        if isinstance(function, Dispatcher)
+    ]
+    assert len(compiled) > 20
+    assert not any(isinstance(function._cache, NullCache) for function in compiled)
+    assert not isinstance(umap.umap_.smooth_knn_dist._cache, NullCache)
+    assert not isinstance(umap.umap_.compute_membership_strengths._cache, NullCache)
 
 
 def test_umap_map_is_in_unit_square_deterministic_cached_and_keeps_neighbours(project_calls):
