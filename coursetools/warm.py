@@ -39,6 +39,7 @@ def warm_umap():
 
 
 def main():
+    """Warm librosa, then umap-learn, and print how long each took."""
     for name, warm in (("librosa", warm_librosa), ("umap-learn", warm_umap)):
         start = time.perf_counter()
         warm()
