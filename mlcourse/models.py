@@ -183,6 +183,7 @@ class ChromaNet(nn.Module):
             nn.Conv2d(channels[i], channels[i + 1], (height, 3), padding=(0, 1), bias=False)
             for i, height in enumerate(self.kernel_heights)
         )
+        self.convolutions.to(memory_format=torch.channels_last)  # as in ConvBackbone: faster on a CPU
         self.norms = nn.ModuleList(nn.BatchNorm2d(width) for width in channels[1:])
         self.head = nn.Linear(channels[-1] * (1 if self.invariant else N_CHROMA), int(embedding_dim))
         self.normalize = bool(normalize)
@@ -198,6 +199,7 @@ class ChromaNet(nn.Module):
         for convolution, norm, height in zip(self.convolutions, self.norms, self.kernel_heights):
             # Wrap the pitch axis, so that the output keeps 12 pitch positions (time: zero padding).
             x = F.pad(x, (0, 0, height // 2, (height - 1) // 2), mode="circular")
+            x = x.contiguous(memory_format=torch.channels_last)
             x = F.max_pool2d(F.relu(norm(convolution(x))), (1, 2))
         x = x.mean(dim=3) if self.time_pooling == "mean" else x.amax(dim=3)  # (B, C, 12)
         embeddings = self.head(x.amax(dim=2) if self.invariant else x.flatten(1))
