@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 from .data.features import N_CHROMA, N_FRAMES, N_PITCHES
 from .metrics import retrieval_table
 from .models import CrossModalNet
-from .train import embed, to_device
+from .train import EMBED_BATCH, embed, to_device
 
 __all__ = [
     "CrossModalNet",
@@ -121,7 +121,7 @@ class CrossModalStep:
 
 
 @torch.no_grad()
-def embed_pairs(model, logmel, rolls, batch_size=256):
+def embed_pairs(model, logmel, rolls, batch_size=EMBED_BATCH):
     """Embed clips in both modalities, in eval mode on the model's device.
 
     Args:

@@ -43,7 +43,7 @@ from .data.samplers import AdjacentPairBatches, RandomBatches, pair_halves
 from .losses import AdjacencyDiscriminatorLoss, AdjacencyDSSMLoss, NTXentLoss, easy_negative_fraction
 from .metrics import knn_accuracy, mean_average_precision
 from .models import Discriminator, EmbeddingNet
-from .train import embed, train
+from .train import EMBED_BATCH, embed, train
 
 METHODS = ("DSSM", "A-DSSM", "A-AdjD", "SimCLR")
 
@@ -281,7 +281,7 @@ def train_self_supervised(
     return net, [fraction for step, _, _ in stages for fraction in step.easy_fractions]
 
 
-def representations(net, features, batch_size=256, device=None):
+def representations(net, features, batch_size=EMBED_BATCH, device=None):
     """A network's representation (its backbone's output) and its embedding, in one pass.
 
     The representation is what the backbone computes before the embedding head; the
