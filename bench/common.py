@@ -30,7 +30,8 @@ import torch
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
-RESULTS_DIR = BENCH_DIR / "results"
+# Where the reports go; bench/gpu_check.py points it elsewhere, so a try-out leaves the committed ones alone.
+RESULTS_DIR = Path(os.environ.get("MLCOURSE_BENCH_RESULTS") or BENCH_DIR / "results")
 
 
 # --------------------------------------------------------------------------------------------

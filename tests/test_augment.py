@@ -108,6 +108,7 @@ def test_works_under_no_grad_and_leaves_its_input_alone(name):
     assert torch.equal(logmel, before)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 def test_device_is_kept_on_gpu():
     logmel = random_logmel(dtype=torch.float16).cuda()

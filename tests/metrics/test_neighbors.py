@@ -325,6 +325,7 @@ def test_float16_is_computed_in_float32():
     assert distances.dtype == np.float32
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_the_gpu_gives_the_same_results_as_the_cpu():
     X, y = labelled_blobs(n_items=500, n_features=32, dtype=np.float32)

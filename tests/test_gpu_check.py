@@ -1,0 +1,80 @@
+"""bench/gpu_check.py keeps what each step did, and its report shows a failure's cause.
+
+The whole check runs on a GPU, or as ``--rehearsal`` on any machine (a few minutes: not part of
+``make test``). Here its parts run on small stand-ins: steps that succeed, fail and overrun, and
+notebook folders with recorded results.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import gpu_check  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def scratch(tmp_path, monkeypatch):
+    monkeypatch.setattr(gpu_check, "OUT", tmp_path / "gpu_check")
+
+
+def python(code):
+    return [sys.executable, "-c", code]
+
+
+def test_a_step_keeps_its_status_time_and_the_end_of_its_output():
+    ok = gpu_check.run_step("ok", python("print('fine')"), seconds=60)
+    failed = gpu_check.run_step("failed", python("import sys; print('x' * 5000); sys.exit('the cause')"), seconds=60)
+    stopped = gpu_check.run_step("stopped", python("import time; print('started', flush=True); time.sleep(30)"), 1)
+    assert ok["returncode"] == 0 and ok["tail"].strip() == "fine"
+    assert failed["returncode"] == 1 and failed["tail"].endswith("the cause\n")
+    assert len(failed["tail"]) == gpu_check.TAIL  # the end of a long output, not its start
+    assert stopped["returncode"] is None and "started" in stopped["tail"] and "stopped after 1 s" in stopped["tail"]
+    assert (gpu_check.OUT / "failed.log").read_text().startswith("x" * 5000)
+
+
+def notebooks(folder, results, seconds):
+    folder.mkdir(parents=True)
+    results.mkdir(parents=True)
+    for name, recorded in results_of.items():
+        notebook = {"cells": [], "metadata": {"papermill": {"duration": seconds}}}
+        (folder / f"{name}.ipynb").write_text(json.dumps(notebook))
+        (results / f"{name}.json").write_text(json.dumps(recorded))
+
+
+results_of = {"03_siamese": {"r_at_1": 0.5, "check: it learns": True, "check: it beats chroma": False}}
+
+
+def test_the_report_puts_full_mode_beside_workshop_and_shows_a_failed_step(tmp_path):
+    notebooks(tmp_path / "course", tmp_path / "course-results", 80.0)
+    notebooks(tmp_path / "full", tmp_path / "full-results", 300.0)
+    course = {
+        "mode": "workshop",
+        "notebooks": gpu_check.notebook_outcomes(tmp_path / "course", tmp_path / "course-results"),
+    }
+    full = {"mode": "full", "notebooks": gpu_check.notebook_outcomes(tmp_path / "full", tmp_path / "full-results")}
+    assert course["notebooks"]["03_siamese"] == {"seconds": 80.0, "results": results_of["03_siamese"]}
+    assert gpu_check.headline_rows(course, full) == [("03_siamese", "r_at_1", 0.5, 0.5)]
+
+    failed = gpu_check.run_step("training", python("raise SystemExit('CUDA error: out of memory')"), seconds=60)
+    facts = {"torch": "2.x", "cuda": None, "gpus": []}
+    machine = {
+        "date": "today",
+        "code": "commit abc",
+        "cpu": "cpu",
+        "cpu_count": 2,
+        "torch_threads": 2,
+        "gpu": None,
+        "load_average_1min_at_start": None,
+        "versions": {"python": "3.11"},
+        "platform": "linux",
+    }
+    report = gpu_check.format_report([failed], course, full, facts, machine, "python bench/gpu_check.py", False)
+    assert "| training | failed |" in report
+    assert "## training: the end of its output" in report and "CUDA error: out of memory" in report
+    assert "| 03_siamese | 80.0 | 1 of 2 |" in report and "| 03_siamese | 300.0 | 1 of 2 |" in report
+    assert "| 03_siamese | r_at_1 | 0.500 | 0.500 |" in report
