@@ -16,6 +16,7 @@ Used by ``python -m coursetools.run`` (``build/notebooks/*.html``) and ``python 
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 from pathlib import Path
 
@@ -58,16 +59,18 @@ def static_outputs(nb):
 def mathjax_source() -> Path:
     """The folder of the local MathJax 2.7 (the ``jupyter-server-mathjax`` package's copy).
 
+    The package is found, not imported: importing it would load the Jupyter server, which
+    the pages do not need.
+
     Raises:
         FileNotFoundError: If the package is missing (``pip install jupyter-server-mathjax``).
     """
-    try:
-        import jupyter_server_mathjax
-    except ImportError as error:
+    spec = importlib.util.find_spec("jupyter_server_mathjax")
+    if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(
             "no local MathJax: install the course again (`make install`), or `pip install jupyter-server-mathjax`"
-        ) from error
-    return Path(jupyter_server_mathjax.__file__).resolve().parent / "static"
+        )
+    return Path(spec.submodule_search_locations[0]).resolve() / "static"
 
 
 def copy_mathjax(folder: Path) -> Path:

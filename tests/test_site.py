@@ -24,6 +24,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from coursetools import export
 from coursetools.export import MATHJAX_CONFIG, WIDGET_VIEW
 from coursetools.labbrowser import CHROMIUM, CHROMIUM_FLAGS
 from coursetools.run import NOTEBOOK_GLOB, notebooks_dir
@@ -157,6 +158,22 @@ def test_each_page_links_binder_its_neighbours_and_the_contents(site):
 def test_building_without_executed_notebooks_says_what_to_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="run `make course` first"):
         build_site(tmp_path, tmp_path / "site", None)
+
+
+def test_the_local_mathjax_is_found_without_loading_the_jupyter_server(monkeypatch):
+    """The pages' MathJax is the jupyter-server-mathjax package's copy: found on disk, not imported
+    (importing it loads the Jupyter server); without the package, the error says what to install."""
+    code = (
+        "import sys; from coursetools.export import mathjax_source; "
+        "print(mathjax_source()); print('jupyter_server' in sys.modules)"
+    )
+    folder, server_loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert (Path(folder) / "MathJax.js").exists() and server_loaded == "False"
+    monkeypatch.setattr(export.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(FileNotFoundError, match="pip install jupyter-server-mathjax"):
+        export.mathjax_source()
 
 
 @pytest.mark.browser
