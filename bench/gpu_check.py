@@ -35,6 +35,8 @@ from pathlib import Path
 
 import torch
 
+from mlcourse import pretrained
+
 from common import REPO_ROOT, command_line, describe_machine, format_header, record_end_load, write_results
 
 OUT = REPO_ROOT / "build" / "gpu_check"
@@ -92,7 +94,7 @@ def notebook_outcomes(folder, results_folder):
     return rows
 
 
-def run_course(name, mode, only, seconds, workers):
+def run_course(name, mode, only, seconds, workers, env=None):
     """Build the mode's dataset, then run the notebooks matching ``only`` (all: None) in ``mode``."""
     python = sys.executable
     build = run_step(
@@ -101,7 +103,10 @@ def run_course(name, mode, only, seconds, workers):
     folder, results_folder = OUT / name, OUT / f"{name}-results"
     command = [python, "-m", "coursetools.run", "--mode", mode, "--out", str(folder)]
     step = run_step(
-        name, command + (["--only", only] if only else []), seconds, env={"MLCOURSE_RESULTS": str(results_folder)}
+        name,
+        command + (["--only", only] if only else []),
+        seconds,
+        env={"MLCOURSE_RESULTS": str(results_folder), **(env or {})},
     )
     step["dataset"] = build
     step["notebooks"] = notebook_outcomes(folder, results_folder)
@@ -126,6 +131,25 @@ def headline_rows(course, full):
             if not key.startswith("check: "):
                 rows.append((notebook, key, quick.get(key), value))
     return rows
+
+
+def format_models(folder):
+    """The models the full-mode notebooks kept, as a markdown section."""
+    manifest = folder / pretrained.MANIFEST
+    if not manifest.exists():
+        return "\n## Models kept\n\nNone.\n"
+    entries = json.loads(manifest.read_text())
+    lines = [
+        "",
+        f"## Models kept, in {os.path.relpath(folder, REPO_ROOT)}",
+        "",
+        "| model | notebook | kB | sha256 |",
+        "|---|---|---:|---|",
+    ]
+    lines += [
+        f"| {name} | {e['notebook']} | {e['bytes'] / 1000:.0f} | {e['sha256'][:12]} |" for name, e in entries.items()
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def format_value(value):
@@ -202,11 +226,16 @@ def main():
     ]
     training = OUT / "bench" / "training.md"
     course = run_course("course", workshop, None, args.step_seconds, workers)
-    full = run_course("full", full_mode, FULL_NOTEBOOKS, args.step_seconds, workers)
+    # The full-mode models are kept (mlcourse.pretrained): into data/models on a GPU, aside in a rehearsal.
+    models = OUT / "models" if args.rehearsal else pretrained.models_dir()
+    full = run_course(
+        "full", full_mode, FULL_NOTEBOOKS, args.step_seconds, workers, env={pretrained.SAVE_ENV: str(models)}
+    )
     course["mode"], full["mode"] = workshop, full_mode
     steps += [course["dataset"], course, full["dataset"], full]
     record_end_load(machine)
     markdown = format_report(steps, course, full, facts, machine, command_line(), args.rehearsal)
+    markdown += format_models(models)
     if training.exists():  # the throughput table, as bench_training.py wrote it
         text = training.read_text()
         markdown += "\n## Training throughput\n\n" + text[text.index("| device") :]

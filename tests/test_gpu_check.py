@@ -78,3 +78,15 @@ def test_the_report_puts_full_mode_beside_workshop_and_shows_a_failed_step(tmp_p
     assert "## training: the end of its output" in report and "CUDA error: out of memory" in report
     assert "| 03_siamese | 80.0 | 1 of 2 |" in report and "| 03_siamese | 300.0 | 1 of 2 |" in report
     assert "| 03_siamese | r_at_1 | 0.500 | 0.500 |" in report
+
+
+def test_the_report_lists_the_models_the_full_mode_notebooks_kept(tmp_path, monkeypatch):
+    from mlcourse import pretrained
+    from mlcourse.models import EmbeddingNet
+
+    assert "None." in gpu_check.format_models(tmp_path / "models")
+    monkeypatch.setenv(pretrained.SAVE_ENV, str(tmp_path / "models"))
+    pretrained.keep(EmbeddingNet(embedding_dim=8, widths=(4,)), "03_contrastive", "03_siamese_contrastive")
+    section = gpu_check.format_models(tmp_path / "models")
+    digest = json.loads((tmp_path / "models" / "MANIFEST.json").read_text())["03_contrastive"]["sha256"]
+    assert "| 03_contrastive | 03_siamese_contrastive |" in section and digest[:12] in section
