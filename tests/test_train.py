@@ -36,7 +36,7 @@ def instrument_clips(smoke):
     return np.asarray(train_split.logmel), codes
 
 
-def small_run(features, codes, epochs=2, seed=0, **options):
+def small_run(features, codes, epochs=2, seed=0, device="cpu", **options):
     torch.manual_seed(seed)
     model = EmbeddingNet(**SMALL)
     sampler = ClassBalancedBatches(codes, 4, 4, batches_per_epoch=6, seed=seed)
@@ -48,7 +48,7 @@ def small_run(features, codes, epochs=2, seed=0, **options):
         sampler,
         epochs=epochs,
         lr=3e-3,
-        device="cpu",
+        device=device,
         seed=seed,
         progress=False,
         **options,
@@ -284,23 +284,7 @@ def test_on_cuda_bfloat16_autocast_gives_the_float32_losses_within_its_precision
     the same batches. bfloat16 keeps 8 significant bits (a relative error up to 0.4% per number):
     the first step's loss stays within 2% of float32's, each epoch's mean loss within 5%."""
     features, codes = instrument_clips
-    histories = {}
-    for amp in (True, False):
-        torch.manual_seed(0)
-        sampler = ClassBalancedBatches(codes, 4, 4, batches_per_epoch=6, seed=0)
-        histories[amp] = train(
-            EmbeddingNet(**SMALL),
-            TripletMarginLoss(margin=0.2, mining="all"),
-            features,
-            codes,
-            sampler,
-            epochs=2,
-            lr=3e-3,
-            device="cuda",
-            seed=0,
-            amp=amp,
-            progress=False,
-        )
+    histories = {amp: small_run(features, codes, device="cuda", amp=amp)[1] for amp in (True, False)}
     bf16, fp32 = histories[True], histories[False]
     assert bf16.step_losses[0] == pytest.approx(fp32.step_losses[0], rel=0.02)
     np.testing.assert_allclose(bf16.epoch_losses, fp32.epoch_losses, rtol=0.05)
