@@ -74,11 +74,16 @@ def run_step(name, command, seconds, env=None):
     )
     return {
         "step": name,
-        "command": " ".join(command),
+        "command": portable(" ".join(command)),
         "seconds": elapsed,
         "returncode": returncode,
-        "tail": output[-TAIL:],
+        "tail": portable(output[-TAIL:]),
     }
+
+
+def portable(text):
+    """``text`` as it reads on any checkout: this interpreter as ``python``, paths from the repository root."""
+    return text.replace(sys.executable, "python").replace(f"{REPO_ROOT}{os.sep}", "")
 
 
 def notebook_outcomes(folder, results_folder):

@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 
+# The dataset's rate (mlcourse.data.features.SAMPLE_RATE), written out: importing mlcourse loads torch.
 SAMPLE_RATE = 22050
 
 

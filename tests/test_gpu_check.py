@@ -35,6 +35,9 @@ def test_a_step_keeps_its_status_time_and_the_end_of_its_output():
     assert len(failed["tail"]) == gpu_check.TAIL  # the end of a long output, not its start
     assert stopped["returncode"] is None and "started" in stopped["tail"] and "stopped after 1 s" in stopped["tail"]
     assert (gpu_check.OUT / "failed.log").read_text().startswith("x" * 5000)
+    # The report names no path of this machine: the interpreter is "python", files are from the repository root.
+    here = gpu_check.run_step("here", python(f"print({str(gpu_check.REPO_ROOT / 'data')!r})"), seconds=60)
+    assert here["command"].startswith("python -c") and here["tail"].strip() == "data"
 
 
 def notebooks(folder, results, seconds):
