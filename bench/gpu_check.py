@@ -9,7 +9,9 @@ steps, each in a process of its own (one that fails is reported with the end of 
 the next one runs):
 
 1. **the CUDA tests**: ``pytest -m cuda``, the tests that need a GPU (without one they are all
-   skipped, and the report says so);
+   skipped, and the report says so): bfloat16 against float32 losses, the training clock on the
+   GPU, the augmentations on the GPU, and DDP under torchrun with one process per GPU (that one
+   needs 2 GPUs or more; ``tests/test_distributed.py`` checks DDP with 2 CPU processes anywhere);
 2. **training throughput**: ``bench/bench_training.py --device all`` (clips per second, the
    device's busy share, ms per step, peak GPU memory; ``--quick`` in a rehearsal);
 3. **the course**: every notebook in workshop mode (smoke in a rehearsal), as ``make course``
@@ -17,6 +19,7 @@ the next one runs):
 4. **full mode**: notebooks 03, 06 and 09 in full mode (smoke in a rehearsal), their headline
    results beside the workshop ones.
 
+On a machine that cannot reach PyPI, ``bench/gpu_wheels.py`` prepares the packages to carry.
 Each mode's dataset is built first, with every core. The report is written to
 ``bench/results/gpu_check.md`` and ``.json`` (a rehearsal: ``gpu_check_rehearsal``), the
 executed notebooks and each step's log to ``build/gpu_check/``.
@@ -148,12 +151,13 @@ def format_models(folder):
         "",
         f"## Models kept, in {os.path.relpath(folder, REPO_ROOT)}",
         "",
-        "| model | notebook | kB | sha256 |",
-        "|---|---|---:|---|",
+        "| model | notebook | mode | epochs | device | kB | sha256 |",
+        "|---|---|---|---:|---|---:|---|",
     ]
-    lines += [
-        f"| {name} | {e['notebook']} | {e['bytes'] / 1000:.0f} | {e['sha256'][:12]} |" for name, e in entries.items()
-    ]
+    for name, e in entries.items():
+        trained = e.get("trained", {})
+        how = " | ".join(str(trained.get(key, "—")) for key in ("mode", "epochs", "device"))
+        lines.append(f"| {name} | {e['notebook']} | {how} | {e['bytes'] / 1000:.0f} | {e['sha256'][:12]} |")
     return "\n".join(lines) + "\n"
 
 

@@ -11,7 +11,9 @@ file is refused, never run.
 
 Example::
 
-    network = pretrained.load(EmbeddingNet(embedding_dim=128), "03_contrastive")
+    print(pretrained.describe("03_contrastive"))    # how it was trained, or how to train it
+    if pretrained.available("03_contrastive"):
+        network = pretrained.load(EmbeddingNet(embedding_dim=128), "03_contrastive")
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def _manifest(folder: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def save(model: torch.nn.Module, name: str, folder: Path, *, notebook: str, command: str) -> Path:
+def save(model: torch.nn.Module, name: str, folder: Path, *, notebook: str, command: str, **trained) -> Path:
     """Save ``model``'s weights as float16 into ``folder/<name>.pt`` and list it in the manifest.
 
     Args:
@@ -50,6 +52,8 @@ def save(model: torch.nn.Module, name: str, folder: Path, *, notebook: str, comm
         folder: Where to save.
         notebook: The notebook that trained it.
         command: The command that reproduces it.
+        **trained: How it was trained (``mode``, ``epochs``, ``device``), listed in the manifest
+            and shown by :func:`describe`.
 
     Returns:
         The path of the saved file.
@@ -67,15 +71,22 @@ def save(model: torch.nn.Module, name: str, folder: Path, *, notebook: str, comm
         file.write(data)
     manifest = _manifest(folder)
     manifest[name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "notebook": notebook,
-                      "command": command}  # fmt: skip
+                      "command": command, "trained": trained}  # fmt: skip
     with atomic_file(folder / MANIFEST, "w") as file:
         json.dump(manifest, file, indent=2, sort_keys=True)
         file.write("\n")
     return path
 
 
-def keep(model: torch.nn.Module, name: str, notebook: str) -> Path | None:
+def keep(model: torch.nn.Module, name: str, notebook: str, *, mode: str, epochs: int) -> Path | None:
     """Save ``model`` if ``MLCOURSE_SAVE_MODELS`` names a folder (see :func:`save`); else do nothing.
+
+    Args:
+        model: The trained network.
+        name: Its name, e.g. ``"03_contrastive"``.
+        notebook: The notebook that trained it.
+        mode: The mode it was trained in (``"full"`` for the models the course ships).
+        epochs: How many epochs it was trained for.
 
     Returns:
         The saved file's path, or None.
@@ -83,13 +94,30 @@ def keep(model: torch.nn.Module, name: str, notebook: str) -> Path | None:
     folder = os.environ.get(SAVE_ENV)
     if not folder:
         return None
-    command = "MLCOURSE_SAVE_MODELS=data/models python bench/gpu_check.py"
-    return save(model, name, Path(folder), notebook=notebook, command=command)
+    command = f"{SAVE_ENV}=data/models python bench/gpu_check.py"
+    device = next(model.parameters()).device
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+    return save(model, name, Path(folder), notebook=notebook, command=command, mode=mode, epochs=epochs, device=where)
 
 
 def available(name: str, folder: Path | None = None) -> bool:
     """Whether a model of that name is listed in the folder's manifest (default: ``data/models``)."""
     return name in _manifest(Path(folder) if folder is not None else models_dir())
+
+
+def describe(name: str, folder: Path | None = None) -> str:
+    """One line on the saved model ``name``: how it was trained, or, if it is missing, how to train it."""
+    folder = Path(folder) if folder is not None else models_dir()
+    entry = _manifest(folder).get(name)
+    if entry is None:
+        return (
+            f"no full-mode model {name!r} in {folder} yet: `{SAVE_ENV}=data/models python "
+            f"bench/gpu_check.py` trains it on a GPU (about 10 minutes), and this cell then compares it with "
+            f"this run"
+        )
+    trained = entry.get("trained", {})
+    how = ", ".join(f"{key} {trained[key]}" for key in ("mode", "epochs", "device") if key in trained)
+    return f"full-mode model {name!r} ({how or 'no details listed'}), reproduced by `{entry['command']}`"
 
 
 def load(model: torch.nn.Module, name: str, folder: Path | None = None) -> torch.nn.Module:

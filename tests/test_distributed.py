@@ -8,6 +8,11 @@ and have no batch normalisation (on the CPU each process normalises with the sta
 own part of the batch, see :mod:`mlcourse.distributed`); one more run with batch normalisation
 checks that the processes still end with the same model, and that only process 0 writes the
 checkpoint.
+
+On a machine with two GPUs or more (``pytest -m cuda``, as ``bench/gpu_check.py`` runs it), the
+same runs go under torchrun with one process per GPU, NCCL between them and synchronised batch
+normalisation, and every run, batch normalisation included, must give one GPU's losses and model.
+On one GPU that test is skipped: the two CPU processes above are the check of the DDP code.
 """
 
 from __future__ import annotations
@@ -66,7 +71,7 @@ def add_noise(clips):
     return clips + 0.3 * torch.randn_like(clips)
 
 
-def run(name, checkpoint=None):
+def run(name, checkpoint=None, device="cpu"):
     """Train one small model; the same call in one process or in each of several.
 
     Global batches of 9 clips (triplet: 5 + 4 per process), 12 views (NT-Xent), 7 clips (two
@@ -103,13 +108,14 @@ def run(name, checkpoint=None):
         sampler,
         epochs=2,
         lr=1e-2,
-        device="cpu",
+        device=device,
         seed=0,
         step=step,
         progress=False,
         checkpoint=checkpoint,
     )
-    return {"losses": history.step_losses, "model": model.state_dict(), "loss": loss_fn.state_dict()}
+    cpu = lambda state: {key: value.cpu() for key, value in state.items()}  # noqa: E731
+    return {"losses": history.step_losses, "model": cpu(model.state_dict()), "loss": cpu(loss_fn.state_dict())}
 
 
 def gradients_of_one_batch(wrap=lambda model: model):
@@ -139,10 +145,13 @@ def interacting_loss(rows):
     return torch.logsumexp(rows @ rows.T / 0.3, dim=1).mean() + rows.pow(3).sum()
 
 
-def worker(folder):
+def worker(folder, device, processes):
     """What each process does under torchrun: train every run, gather some rows, save it all."""
-    assert distributed.setup() and distributed.world_size() == PROCESSES
-    results = {name: run(name, checkpoint=folder / "batchnorm.pt" if name == "batchnorm" else None) for name in RUNS}
+    assert distributed.setup() and distributed.world_size() == processes
+    results = {
+        name: run(name, checkpoint=folder / "batchnorm.pt" if name == "batchnorm" else None, device=device)
+        for name in RUNS
+    }
     own_rows = distributed.shard(global_rows()).clone().requires_grad_()
     gathered = distributed.gather(own_rows)
     interacting_loss(gathered).backward()
@@ -153,26 +162,36 @@ def worker(folder):
     torch.save(results, folder / f"rank{distributed.rank()}.pt")
 
 
-@pytest.fixture(scope="module")
-def processes(tmp_path_factory):
-    """Run this file under torchrun with 2 CPU processes; what each process saved, by rank."""
-    folder = tmp_path_factory.mktemp("distributed")
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+def launch(folder, device, processes, **environment):
+    """Run this file under torchrun with ``processes`` processes on ``device``; what each saved, by rank."""
     command = [
         sys.executable,
         "-m",
         "torch.distributed.run",
         "--standalone",
-        f"--nproc_per_node={PROCESSES}",
+        f"--nproc_per_node={processes}",
         __file__,
         str(folder),
+        device,
+        str(processes),
     ]
     done = subprocess.run(
-        command, capture_output=True, text=True, timeout=180, env=environment, cwd=Path(__file__).resolve().parents[1]
+        command,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "OMP_NUM_THREADS": "1", **environment},
+        cwd=Path(__file__).resolve().parents[1],
     )
     assert done.returncode == 0, f"torchrun failed:\n{done.stdout}\n{done.stderr[-4000:]}"
-    results = [torch.load(folder / f"rank{r}.pt", weights_only=True) for r in range(PROCESSES)]
-    return folder, results
+    return [torch.load(folder / f"rank{r}.pt", weights_only=True) for r in range(processes)]
+
+
+@pytest.fixture(scope="module")
+def processes(tmp_path_factory):
+    """2 CPU processes (gloo): the folder they wrote to, and what each saved, by rank."""
+    folder = tmp_path_factory.mktemp("distributed")
+    return folder, launch(folder, "cpu", PROCESSES, CUDA_VISIBLE_DEVICES="")
 
 
 @pytest.mark.parametrize("name", ["triplet", "nt_xent", "proxy", "two_inputs"])
@@ -245,5 +264,25 @@ def test_alone_everything_is_one_process(monkeypatch):
     assert distributed.gather(rows) is rows
 
 
+@pytest.mark.cuda
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 GPUs or more (on one, the CPU processes check DDP)")
+def test_one_process_per_gpu_learns_what_one_gpu_learns(tmp_path):
+    """NCCL and SyncBatchNorm: every run, batch normalisation included, gives one GPU's results."""
+    gpus = torch.cuda.device_count()
+    results = launch(tmp_path, "cuda", gpus)
+    for name in RUNS:
+        alone = run(name, device="cuda")
+        for rank, result in enumerate(r[name] for r in results):
+            where = f"{name}, process {rank} of {gpus}"
+            torch.testing.assert_close(
+                torch.tensor(result["losses"]), torch.tensor(alone["losses"]), rtol=1e-5, atol=1e-6, msg=where
+            )
+            for part in ("model", "loss"):
+                for key, value in alone[part].items():
+                    torch.testing.assert_close(
+                        result[part][key], value, rtol=1e-5, atol=1e-6, msg=lambda m: f"{where}, {part} {key}: {m}"
+                    )
+
+
 if __name__ == "__main__":
-    worker(Path(sys.argv[1]))
+    worker(Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]))

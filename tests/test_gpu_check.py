@@ -1,4 +1,5 @@
-"""bench/gpu_check.py keeps what each step did, and its report shows a failure's cause.
+"""bench/gpu_check.py keeps what each step did, and its report shows a failure's cause; bench/gpu_wheels.py
+carries what the GPU machine lacks.
 
 The whole check runs on a GPU, or as ``--rehearsal`` on any machine (a few minutes: not part of
 ``make test``). Here its parts run on small stand-ins: steps that succeed, fail and overrun, and
@@ -15,6 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import gpu_check  # noqa: E402
+import gpu_wheels  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -89,7 +91,27 @@ def test_the_report_lists_the_models_the_full_mode_notebooks_kept(tmp_path, monk
 
     assert "None." in gpu_check.format_models(tmp_path / "models")
     monkeypatch.setenv(pretrained.SAVE_ENV, str(tmp_path / "models"))
-    pretrained.keep(EmbeddingNet(embedding_dim=8, widths=(4,)), "03_contrastive", "03_siamese_contrastive")
+    pretrained.keep(
+        EmbeddingNet(embedding_dim=8, widths=(4,)), "03_contrastive", "03_siamese_contrastive", mode="smoke", epochs=1
+    )
     section = gpu_check.format_models(tmp_path / "models")
     digest = json.loads((tmp_path / "models" / "MANIFEST.json").read_text())["03_contrastive"]["sha256"]
-    assert "| 03_contrastive | 03_siamese_contrastive |" in section and digest[:12] in section
+    assert "| 03_contrastive | 03_siamese_contrastive | smoke | 1 | cpu |" in section and digest[:12] in section
+
+
+def test_the_image_list_reads_words_and_pip_freeze_lines(tmp_path):
+    listed = tmp_path / "image.txt"
+    listed.write_text("# a comment\nnumpy torch Scikit_Learn\npandas==3.1.2\nfoo.bar @ file:///x\n")
+    assert gpu_wheels.image_packages(listed) == {"numpy", "torch", "scikit-learn", "pandas", "foo-bar"}
+
+
+def test_the_wheels_follow_the_requirements_and_stop_at_the_image():
+    """librosa's needs come along unless the image has them; markers are judged for the GPU's Python."""
+    image = {"torch", "numpy", "scipy", "scikit-learn", "pandas", "numba"}
+    found, only_there = gpu_wheels.needed(image, "3.12")
+    assert {"librosa", "soxr", "audioread", "pytorch-metric-learning", "papermill", "tinysoundfont"} <= found.keys()
+    assert "torch" in found and "sympy" not in found  # torch is the image's, with what it needs
+    assert not found.keys() & {"playwright", "jupyterlab", "pyaudio"}  # LEFT_OUT, with their reasons
+    assert "aiohttp" in only_there  # papermill needs it on Python 3.12 only
+    found_311, _ = gpu_wheels.needed(image | {"soxr"}, "3.11")
+    assert "soxr" in found_311 and not any(name.startswith("aiohttp") for name in found_311)

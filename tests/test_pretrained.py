@@ -44,10 +44,23 @@ def test_a_saved_model_loads_as_its_float16_weights_and_is_small(tmp_path):
 
 def test_keep_saves_only_where_asked(tmp_path, monkeypatch):
     monkeypatch.delenv(pretrained.SAVE_ENV, raising=False)
-    assert pretrained.keep(trained_like(), "tiny", "03") is None
+    assert pretrained.keep(trained_like(), "tiny", "03", mode="full", epochs=15) is None
     monkeypatch.setenv(pretrained.SAVE_ENV, str(tmp_path / "models"))
-    assert pretrained.keep(trained_like(), "tiny", "03") == tmp_path / "models" / "tiny.pt"
+    assert pretrained.keep(trained_like(), "tiny", "03", mode="full", epochs=15) == tmp_path / "models" / "tiny.pt"
     assert pretrained.available("tiny", tmp_path / "models")
+
+
+def test_describe_says_how_a_model_was_trained_or_how_to_train_it(tmp_path, monkeypatch):
+    missing = pretrained.describe("tiny", tmp_path)
+    assert missing.startswith("no full-mode model 'tiny'") and "bench/gpu_check.py" in missing
+    monkeypatch.setenv(pretrained.SAVE_ENV, str(tmp_path))
+    pretrained.keep(trained_like(), "tiny", "03", mode="full", epochs=15)
+    entry = json.loads((tmp_path / "MANIFEST.json").read_text())["tiny"]
+    assert entry["trained"] == {"mode": "full", "epochs": 15, "device": "cpu"}
+    assert pretrained.describe("tiny", tmp_path) == (
+        "full-mode model 'tiny' (mode full, epochs 15, device cpu), reproduced by "
+        "`MLCOURSE_SAVE_MODELS=data/models python bench/gpu_check.py`"
+    )
 
 
 def test_a_missing_damaged_or_foreign_file_is_refused(tmp_path):
