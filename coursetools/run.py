@@ -4,8 +4,10 @@ Every ``notebooks/[0-9][0-9]_*.ipynb`` is executed in order with papermill (the
 parameter ``MLCOURSE_MODE`` set to the chosen mode, working directory
 ``notebooks/``, kernel ``python3``). Each executed copy is written to
 ``build/notebooks/<name>.ipynb`` with an HTML export next to it. The run stops at
-the first notebook that fails. At the end the headline results recorded by the
-notebooks (see :mod:`mlcourse.results`) are printed with each notebook's wall time.
+the first notebook that fails, and says why: the exception, the cell that raised it
+and where the executed copy is (:func:`failure_report`). At the end the headline
+results recorded by the notebooks (see :mod:`mlcourse.results`) are printed with each
+notebook's wall time.
 
 Usage:
     python -m coursetools.run [--mode smoke|workshop|full] [--out FOLDER] [--only PATTERN]
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -39,6 +42,12 @@ RENDERED_ONLY = {
     "08_self_supervised": "scores (piano rolls)",
     "09_applications": "several versions of each piece and the tunes for segmentation",
 }
+# A failing cell's source is shown whole up to this many lines, else its first lines.
+SOURCE_LINES = 15
+# The cells papermill adds to the executed copy: the parameters it injects and its two error markers.
+PAPERMILL_TAGS = {"injected-parameters", "papermill-error-cell-tag"}
+# The colour codes of IPython's tracebacks.
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 @dataclass
@@ -191,14 +200,48 @@ def run_one(notebook: Path, mode: str, out: Path | None = None) -> Outcome:
             print(f"  (could not export {executed.name} to HTML: {err})", file=sys.stderr)
     if error is not None:
         sys.stdout.flush()
+        report = "\n  ".join(failure_report(error, executed))
         print(
-            f"\nFAILED: notebook {notebook.name} stopped with an error after "
-            f"{seconds:.1f} s:\n  {type(error).__name__}: {str(error).strip()[:2000]}\n"
-            f"Look at the executed copy: {_relative(executed)} "
-            f"(and {_relative(executed.with_suffix('.html'))})",
+            f"\nFAILED: notebook {notebook.name} stopped with an error after {seconds:.1f} s:\n  {report}",
             file=sys.stderr,
         )
     return Outcome(notebook.stem, seconds, error is None)
+
+
+def failure_report(error: Exception, executed: Path) -> list[str]:
+    """Say why a notebook failed: the exception, the cell that raised it, and where its executed copy is.
+
+    The cell is read from the executed copy (papermill writes it, the error in it, even on failure)
+    and numbered as in the source notebook: papermill's own ``cell_index`` also counts the
+    parameters cell it injects, and the copy has two error markers more.
+
+    Args:
+        error: What executing the notebook raised.
+        executed: The executed copy.
+
+    Returns:
+        The lines of the report; the exception's type and message are never cut short.
+    """
+    import nbformat
+
+    cells = nbformat.read(executed, as_version=4).cells if executed.exists() else []
+    cells = [cell for cell in cells if not PAPERMILL_TAGS & set(cell.metadata.get("tags", []))]
+    raised = [
+        (i, cell, out) for i, cell in enumerate(cells) for out in cell.get("outputs", []) if out.output_type == "error"
+    ]
+    if raised:
+        index, cell, output = raised[0]
+        source = cell.source.splitlines()
+        if len(source) > SOURCE_LINES:
+            source = source[:SOURCE_LINES] + [f"... ({len(source) - SOURCE_LINES} more lines)"]
+        lines = [f"{output.ename}: {output.evalue}", f"in cell {index} (counting from 0), In [{cell.execution_count}]:"]
+        lines += [f"    {line}" for line in source]
+    else:  # no cell shows an error: the kernel died or did not start
+        lines = [f"{type(error).__name__}: {str(error).strip()}"]
+    if executed.exists():
+        html = executed.with_suffix(".html")
+        lines.append(f"Look at the executed copy: {_relative(executed)} (and {_relative(html)})")
+    return [ANSI.sub("", line) for line in lines]
 
 
 def _relative(path: Path) -> str:
@@ -334,9 +377,10 @@ def main(argv: list[str] | None = None) -> int:
             break
         print(f"    done in {outcome.seconds:.1f} s", flush=True)
 
+    recorded = results.load_results()
     print("\nHeadline results:")
-    print(results.format_results_table(results.load_results()))
-    checks = results.format_checks(results.load_results())
+    print(results.format_results_table(recorded))
+    checks = results.format_checks(recorded)
     if checks:
         print(f"\nClaims checked on the run:\n{checks}")
     print("\nWall time per notebook:")

@@ -5,7 +5,9 @@ accuracy, a recall@k); ``make course`` collects them into one table at the end.
 Each notebook's figures live in ``<results_dir>/<notebook>.json`` as a JSON object
 mapping a result's name to its value.
 
-Run ``python -m mlcourse.results`` to print the table of everything recorded so far.
+Run ``python -m mlcourse.results`` to print the table of everything recorded so far. A damaged
+results file (an edit by hand, a disk fault) is named in an ``error:`` line and left out; the
+other notebooks' results are still shown.
 
 Example:
     >>> from mlcourse.results import record
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -101,16 +104,16 @@ def _read(path: Path) -> dict[str, Value]:
         Its name -> value mapping, or an empty dict if the file does not exist.
 
     Raises:
-        ValueError: If the file is not a JSON object.
+        ValueError: If the file is damaged: not UTF-8 text, not JSON, or not a JSON object.
     """
     if not path.exists():
         return {}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"results file {path} is not valid JSON: {err}") from err
+    except ValueError as err:  # a UnicodeDecodeError or a json.JSONDecodeError
+        raise ValueError(f"results file {path} is damaged ({err})") from err
     if not isinstance(data, dict):
-        raise ValueError(f"results file {path} should hold a JSON object")
+        raise ValueError(f"results file {path} is damaged (it should hold a JSON object)")
     return data
 
 
@@ -123,10 +126,20 @@ def _write_atomic(path: Path, data: dict[str, Value]) -> None:
     Args:
         path: The destination file; its folder is created if missing.
         data: The mapping to store.
+
+    Raises:
+        PermissionError: If the results folder cannot be written (or created), with a message
+            naming it and :data:`RESULTS_ENV`, which moves it.
     """
-    with atomic_file(path, "w") as file:
-        json.dump(data, file, indent=2, allow_nan=False)
-        file.write("\n")
+    try:
+        with atomic_file(path, "w") as file:
+            json.dump(data, file, indent=2, allow_nan=False)
+            file.write("\n")
+    except PermissionError as err:
+        raise PermissionError(
+            f"cannot write results into {path.parent} ({err.strerror}): make that folder writable, "
+            f"or set {RESULTS_ENV} to a folder you can write to"
+        ) from err
 
 
 def record(notebook: str, name: str, value: Any) -> None:
@@ -134,6 +147,10 @@ def record(notebook: str, name: str, value: Any) -> None:
 
     The value is merged into ``<results_dir>/<notebook>.json``: other names already
     there are kept, and recording the same name again replaces its value.
+
+    A damaged results file is replaced, with a ``warning:`` line on stderr, rather than
+    stopping the notebook with an error: what it held cannot be read back anyway, and the
+    notebook that is recording records its other figures again as it runs.
 
     Args:
         notebook: The notebook's name without extension, e.g. ``"02_lmnn"``.
@@ -144,12 +161,18 @@ def record(notebook: str, name: str, value: Any) -> None:
     Raises:
         ValueError: If the value is NaN, infinite, or not a number/str/bool,
             or if a name is empty.
+        PermissionError: If the results folder is not writable (the message says what to do).
     """
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"result name must be a non-empty string, got {name!r}")
     path = _results_file(notebook)
-    data = _read(path)
-    data[name] = _to_plain(name, value)
+    value = _to_plain(name, value)
+    try:
+        data = _read(path)
+    except ValueError as err:
+        print(f"warning: {err}: replacing it with the results recorded from now on", file=sys.stderr)
+        data = {}
+    data[name] = value
     _write_atomic(path, data)
 
 
@@ -200,17 +223,34 @@ class Checks:
         record(self.notebook, f"{CHECK_PREFIX}{claim}", holds)
 
 
+def checkpoints_dir() -> Path:
+    """Where the notebooks keep their training checkpoints: ``<results folder>/checkpoints``.
+
+    Inside the results folder, so that two results folders (two runs, two learners) never share
+    a checkpoint, and a notebook cleared by :func:`clear` trains afresh.
+    """
+    return results_dir() / "checkpoints"
+
+
 def clear(notebook: str) -> None:
-    """Forget a notebook's recorded results (before it is run again).
+    """Forget a notebook's recorded results and its checkpoints (before it is run again).
+
+    A notebook's checkpoints are the files under :func:`checkpoints_dir` whose name starts with
+    its number, e.g. ``03_contrastive.pt`` for ``03_siamese_contrastive``.
 
     Args:
         notebook: The notebook's name without extension.
     """
     _results_file(notebook).unlink(missing_ok=True)
+    number = notebook.split("_")[0]
+    for checkpoint in checkpoints_dir().glob(f"**/{number}_*.pt"):
+        checkpoint.unlink()
 
 
 def load_results() -> dict[str, dict[str, Value]]:
     """Read every notebook's recorded results.
+
+    A damaged file is left out, with an ``error:`` line on stderr that names it and what to do.
 
     Returns:
         A mapping notebook -> (name -> value), notebooks in sorted order, names
@@ -219,7 +259,15 @@ def load_results() -> dict[str, dict[str, Value]]:
     folder = results_dir()
     if not folder.is_dir():
         return {}
-    return {path.stem: _read(path) for path in sorted(folder.glob("*.json")) if not path.name.startswith(".")}
+    loaded = {}
+    for path in sorted(folder.glob("*.json")):
+        if path.name.startswith("."):
+            continue
+        try:
+            loaded[path.stem] = _read(path)
+        except ValueError as err:
+            print(f"error: {err}: delete it, or rerun the notebook {path.stem} to record it again", file=sys.stderr)
+    return loaded
 
 
 def format_value(value: Value) -> str:
@@ -304,11 +352,12 @@ def main() -> int:
     """Print the table of recorded headline results.
 
     Returns:
-        The process exit status (always 0).
+        The process exit status (always 0: a damaged file is reported and left out).
     """
     print(f"Headline results ({results_dir()}):")
-    print(format_results_table(load_results()))
-    checks = format_checks(load_results())
+    recorded = load_results()
+    print(format_results_table(recorded))
+    checks = format_checks(recorded)
     if checks:
         print(f"\nClaims checked on the run:\n{checks}")
     return 0

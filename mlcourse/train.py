@@ -25,6 +25,8 @@ Taught in notebooks/03_siamese_contrastive.ipynb
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import random
 import time
 from contextlib import contextmanager
@@ -239,7 +241,9 @@ def train(
             same way in every process.
         amp: Use bfloat16 autocast on CUDA (ignored elsewhere).
         checkpoint: Path of a checkpoint file written after every epoch, or None.
-        resume: Start from ``checkpoint`` if it exists (model, loss, optimiser, history).
+        resume: Start from ``checkpoint`` if it exists (model, loss, optimiser, history), and
+            only if the same data, model, starting weights, loss, batches, step and settings
+            made it (:func:`fingerprint`); otherwise train afresh and say why in one line.
         on_epoch_end: Optional ``on_epoch_end(epoch, model) -> dict`` (e.g. validation
             recall), called in eval mode after each epoch; results go to the history.
         progress: Show a tqdm progress bar (under torchrun, in process 0 only).
@@ -265,8 +269,17 @@ def train(
     labels = None if labels is None else to_device(labels, device)
     optimizer = torch.optim.Adam(_trainable_parameters(model, loss_fn), lr=lr, weight_decay=weight_decay)
     history, first_epoch = TrainingHistory(device=str(device)), 0
+    shaped_by = None
+    if checkpoint is not None:  # what shapes this run: a checkpoint of another run is not resumed
+        settings = {"lr": lr, "weight_decay": weight_decay, "seed": seed, "amp": amp}
+        shaped_by = fingerprint(model, loss_fn, features, labels, sampler, step, settings)
     if resume and checkpoint is not None and Path(checkpoint).exists():
-        history, first_epoch = load_checkpoint(checkpoint, model, loss_fn, optimizer)
+        changed = checkpoint_changes(checkpoint, shaped_by, epochs)
+        if changed:
+            if distributed.is_main():
+                print(f"the checkpoint {checkpoint} {changed}: training afresh")
+        else:
+            history, first_epoch = load_checkpoint(checkpoint, model, loss_fn, optimizer)
     use_amp = amp and device.type == "cuda"
     # Several processes: the step calls a model that shares each global batch among them.
     network = distributed.GlobalBatchModel(model, device) if several_processes else model
@@ -281,7 +294,7 @@ def train(
         distributed.broadcast_buffers(model)  # batch norm statistics of process 0 everywhere
         history.evaluations.append(_evaluate(model, on_epoch_end, epoch))
         if checkpoint is not None and distributed.is_main():
-            save_checkpoint(checkpoint, model, loss_fn, optimizer, history, epoch + 1)
+            save_checkpoint(checkpoint, model, loss_fn, optimizer, history, epoch + 1, shaped_by)
         distributed.barrier()  # no process runs ahead of the checkpoint
     bar.close()
     model.eval()
@@ -491,11 +504,83 @@ def embed(model, features, batch_size=EMBED_BATCH, device=None):
 # --------------------------------------------------------------------------------------------
 
 
-def save_checkpoint(path, model, loss_fn=None, optimizer=None, history=None, epoch=0):
+def _plain(value, depth=0):
+    """``value`` as JSON-able data that says what it is.
+
+    Arrays and tensors by their SHA-256, functions by name, objects by their class and attributes
+    (three levels deep).
+    """
+    if isinstance(value, np.ndarray) and value.dtype == object:
+        return _plain(value.tolist(), depth)
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        array = value.detach().cpu().contiguous().reshape(-1) if isinstance(value, torch.Tensor) else value
+        raw = array.view(torch.uint8).numpy() if isinstance(array, torch.Tensor) else np.ascontiguousarray(array)
+        return [str(value.dtype), list(value.shape), hashlib.sha256(raw.tobytes()).hexdigest()[:16]]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, depth) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v, depth) for k, v in value.items()}
+    if isinstance(value, torch.nn.Module):
+        return [repr(value), _plain(value.state_dict())]
+    if callable(value) and hasattr(value, "__qualname__"):
+        return f"{value.__module__}.{value.__qualname__}"
+    if depth < 3 and hasattr(value, "__dict__"):
+        return [type(value).__qualname__, _plain(vars(value), depth + 1)]
+    return type(value).__qualname__
+
+
+def fingerprint(model, loss_fn, features, labels, sampler, step, settings):
+    """What shapes a training run, one short hash per part, for :func:`checkpoint_changes`.
+
+    The parts: the training data (features and labels), the model (its layers and starting
+    weights), the loss (its settings and parameters), the batches (the sampler's first epoch),
+    the step, and ``settings`` (learning rate, weight decay, seed, ...). The number of epochs is
+    not a part: a checkpoint of k epochs continues into a longer run of the same settings.
+    """
+    sampler.set_epoch(0)
+    parts = {
+        "data": [features, labels],
+        "model": model,
+        "loss": loss_fn,
+        "batches": [np.asarray(batch) for batch in sampler],
+        "step": step,
+        **settings,
+    }
+    return {name: hashlib.sha256(json.dumps(_plain(part)).encode()).hexdigest()[:16] for name, part in parts.items()}
+
+
+def checkpoint_changes(path, shaped_by, epochs):
+    """Why the checkpoint at ``path`` cannot be resumed by a run of ``epochs`` shaped by ``shaped_by``.
+
+    Returns:
+        A phrase such as ``"was trained with another lr, seed"``, or ``""`` when it can be resumed.
+    """
+    state = _read_checkpoint(path)
+    saved = state.get("fingerprint")
+    if not saved:
+        return "was written without the settings that shaped it (by an older version of the course)"
+    changed = [name for name in shaped_by if saved.get(name) != shaped_by[name]]
+    if changed:
+        return f"was trained with another {', '.join(changed)}"
+    if int(state["epoch"]) > epochs:
+        return f"holds {state['epoch']} epochs, more than the {epochs} asked"
+    return ""
+
+
+def _checksum(state):
+    """SHA-256 of every tensor of a checkpoint's model, loss and optimiser states."""
+    return hashlib.sha256(json.dumps(_plain([state["model"], state["loss"], state["optimizer"]])).encode()).hexdigest()
+
+
+def save_checkpoint(path, model, loss_fn=None, optimizer=None, history=None, epoch=0, shaped_by=None):
     """Write model, loss and optimiser state and the history to ``path``, atomically.
 
     The file is written under a temporary name in the same folder and renamed into place, so an
-    interrupted save never leaves a half-written checkpoint behind.
+    interrupted save never leaves a half-written checkpoint behind. It holds a checksum of its
+    tensors, which :func:`load_checkpoint` checks, and ``shaped_by``, the run's
+    :func:`fingerprint`, which :func:`train` compares before it resumes.
 
     Taught in notebooks/03_siamese_contrastive.ipynb
     """
@@ -505,9 +590,29 @@ def save_checkpoint(path, model, loss_fn=None, optimizer=None, history=None, epo
         "optimizer": optimizer.state_dict() if optimizer is not None else {},
         "history": asdict(history) if history is not None else {},
         "epoch": int(epoch),
+        "fingerprint": shaped_by or {},
     }
+    state["checksum"] = _checksum(state)
     with atomic_file(path) as file:
         torch.save(state, file)
+
+
+def _read_checkpoint(path):
+    """A checkpoint's contents, read with ``weights_only=True`` and checked against its checksum."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}: train with checkpoint={str(path)!r} first")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ValueError(
+            f"{path} is damaged or not a checkpoint ({error.__class__.__name__}): delete it and train again"
+        ) from error
+    if not isinstance(state, dict) or "model" not in state:
+        raise ValueError(f"{path} is not a checkpoint written by mlcourse.train.save_checkpoint")
+    if "checksum" in state and _checksum(state) != state["checksum"]:
+        raise ValueError(f"{path} is damaged (its tensors do not match their checksum): delete it and train again")
+    return state
 
 
 def load_checkpoint(path, model, loss_fn=None, optimizer=None):
@@ -521,21 +626,12 @@ def load_checkpoint(path, model, loss_fn=None, optimizer=None):
 
     Raises:
         FileNotFoundError: If there is no file at ``path``.
-        ValueError: If the file is not a checkpoint of this course, or does not fit the model.
+        ValueError: If the file is damaged (its tensors do not match their checksum), is not a
+            checkpoint of this course, or does not fit the model.
 
     Taught in notebooks/03_siamese_contrastive.ipynb
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}: train with checkpoint={str(path)!r} first")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise ValueError(
-            f"{path} is not a readable checkpoint ({error.__class__.__name__}): delete it and train again"
-        ) from error
-    if not isinstance(state, dict) or "model" not in state:
-        raise ValueError(f"{path} is not a checkpoint written by mlcourse.train.save_checkpoint")
+    state = _read_checkpoint(path)
     try:
         model.load_state_dict(state["model"])
         if isinstance(loss_fn, torch.nn.Module) and state["loss"]:

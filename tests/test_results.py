@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import os
+import stat
 
 import numpy as np
 import pytest
 import torch
 
-from mlcourse import results
+from mlcourse import files, results
 from mlcourse.files import repo_root
 
 
@@ -121,6 +124,16 @@ def test_clear_forgets_a_notebook(tmp_path):
     assert results.load_results() == {}
 
 
+def test_checkpoints_live_in_the_results_folder_and_clear_removes_a_notebooks_own():
+    folder = results.checkpoints_dir()
+    assert folder.parent == results.results_dir()
+    for name in ("workshop/03_contrastive.pt", "smoke/03_contrastive.pt", "workshop/09_versions.pt"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(b"weights")
+    results.clear("03_siamese_contrastive")
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.pt")) == ["workshop/09_versions.pt"]
+
+
 def test_load_results_reads_everything():
     results.record("01_distances_and_lda", "knn_accuracy", 0.5)
     results.record("00_data_tour", "knn_accuracy", 0.25)
@@ -202,3 +215,54 @@ def test_checks_are_listed_apart_from_the_headline_figures():
         "2 of 3 checks hold (a False is a finding about this run, not an error)",
     ]
     assert results.format_checks({"04_triplet_mining": {"r_at_1_all": 0.5}}) == ""
+
+
+@pytest.mark.parametrize("junk", [b'{"a": 1', b"\x80\x81\xfe binary junk", b"[1, 2]"])
+def test_a_damaged_file_is_named_once_and_the_others_still_print(tmp_path, capsys, junk):
+    results.record("00_data_tour", "knn_accuracy", 0.5)
+    (tmp_path / "03_x.json").write_bytes(junk)
+    assert results.main() == 0
+    out, err = capsys.readouterr()
+    assert "knn_accuracy" in out
+    (line,) = err.splitlines()
+    assert line.startswith(f"error: results file {tmp_path / '03_x.json'} is damaged (")
+    assert line.endswith("delete it, or rerun the notebook 03_x to record it again")
+
+
+def test_recording_into_a_damaged_file_replaces_it_and_says_so(tmp_path, capsys):
+    (tmp_path / "03_x.json").write_text('{"a": 1')
+    results.record("03_x", "recall_at_1", 0.25)
+    assert stored(tmp_path, "03_x") == {"recall_at_1": 0.25}
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"warning: results file {tmp_path / '03_x.json'} is damaged (")
+    assert line.endswith(": replacing it with the results recorded from now on")
+
+
+def test_a_read_only_results_folder_is_named_with_the_variable_that_moves_it(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+
+    folder = tmp_path / "results"
+    folder.mkdir()
+    monkeypatch.setenv("MLCOURSE_RESULTS", str(folder))
+    folder.chmod(0o555)
+    try:
+        if os.access(folder, os.W_OK):  # root writes anyway: refuse the way the folder would
+            monkeypatch.setattr(files, "open", refuse, raising=False)
+        with pytest.raises(PermissionError) as raised:
+            results.record("00_data_tour", "knn_accuracy", 0.5)
+    finally:
+        folder.chmod(0o755)
+    message = str(raised.value)
+    assert message.startswith(f"cannot write results into {folder} (Permission denied): make that folder writable")
+    assert message.endswith("or set MLCOURSE_RESULTS to a folder you can write to")
+    assert list(folder.iterdir()) == []
+
+
+def test_recorded_results_get_the_mode_the_umask_gives(tmp_path):
+    old = os.umask(0o027)
+    try:
+        results.record("00_data_tour", "knn_accuracy", 0.5)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "00_data_tour.json").stat().st_mode) == 0o640

@@ -36,18 +36,18 @@ def instrument_clips(smoke):
     return np.asarray(train_split.logmel), codes
 
 
-def small_run(features, codes, epochs=2, seed=0, device="cpu", **options):
+def small_run(features, codes, epochs=2, seed=0, device="cpu", lr=3e-3, sizes=SMALL, loss_fn=None, **options):
     torch.manual_seed(seed)
-    model = EmbeddingNet(**SMALL)
+    model = EmbeddingNet(**sizes)
     sampler = ClassBalancedBatches(codes, 4, 4, batches_per_epoch=6, seed=seed)
     history = train(
         model,
-        TripletMarginLoss(margin=0.2, mining="all"),
+        loss_fn or TripletMarginLoss(margin=0.2, mining="all"),
         features,
         codes,
         sampler,
         epochs=epochs,
-        lr=3e-3,
+        lr=lr,
         device=device,
         seed=seed,
         progress=False,
@@ -165,6 +165,56 @@ def test_resuming_equals_training_in_one_go(instrument_clips, tmp_path):
         torch.testing.assert_close(a, b)
 
 
+def test_a_changed_learning_rate_trains_afresh_instead_of_resuming(instrument_clips, tmp_path, capsys):
+    """A learner changes a setting and runs the cell again: the checkpoint of the old setting is not reused."""
+    features, codes = instrument_clips
+    path = tmp_path / "model.pt"
+    small_run(features, codes, epochs=2, checkpoint=path)
+    capsys.readouterr()
+    changed, history = small_run(features, codes, epochs=2, checkpoint=path, resume=True, lr=1e-3)
+    said = capsys.readouterr()
+    assert "lr" in said.out + said.err and "afresh" in said.out + said.err
+    fresh, fresh_history = small_run(features, codes, epochs=2, lr=1e-3)
+    assert history.step_losses == fresh_history.step_losses
+    for a, b in zip(fresh.state_dict().values(), changed.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    # The same settings again: the checkpoint (now of lr 1e-3) is used, nothing is trained.
+    _, again = small_run(features, codes, epochs=2, checkpoint=path, resume=True, lr=1e-3)
+    assert again.step_losses == history.step_losses and again.epoch_seconds == history.epoch_seconds
+
+
+@pytest.mark.parametrize("change", ["seed", "data", "loss", "model"])
+def test_any_change_that_shaped_a_checkpoint_trains_afresh(instrument_clips, tmp_path, capsys, change):
+    features, codes = instrument_clips
+    path = tmp_path / "model.pt"
+    small_run(features, codes, epochs=1, checkpoint=path)
+    capsys.readouterr()
+    options = {"checkpoint": path, "resume": True}
+    if change == "seed":
+        options["seed"] = 1
+    elif change == "data":
+        features = features.copy()
+        features[5] += 1
+    elif change == "loss":
+        options["loss_fn"] = TripletMarginLoss(margin=0.5, mining="all")
+    else:
+        options["sizes"] = {**SMALL, "embedding_dim": 16}
+    _, history = small_run(features, codes, epochs=1, **options)
+    assert len(history.epoch_losses) == 1 and "afresh" in capsys.readouterr().out
+
+
+def test_a_checkpoint_garbled_in_place_is_refused(instrument_clips, tmp_path):
+    features, codes = instrument_clips
+    path = tmp_path / "model.pt"
+    small_run(features, codes, epochs=1, checkpoint=path)
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 16] = bytes(255 - b for b in data[middle : middle + 16])
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="damaged.*delete it"):
+        load_checkpoint(path, EmbeddingNet(**SMALL))
+
+
 def test_an_interrupted_save_leaves_no_file(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise KeyboardInterrupt
@@ -181,7 +231,7 @@ def test_bad_checkpoints_are_explained(tmp_path):
         load_checkpoint(tmp_path / "missing.pt", model)
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="not a readable checkpoint"):
+    with pytest.raises(ValueError, match="damaged or not a checkpoint"):
         load_checkpoint(corrupt, model)
     other = tmp_path / "other.pt"
     save_checkpoint(other, EmbeddingNet(embedding_dim=8, widths=(4,)))

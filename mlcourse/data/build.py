@@ -5,11 +5,13 @@ size's pieces, cuts consecutive 3-second clips, computes their log-mel spectrogr
 piano rolls, and writes them with a metadata table into ``<cache>/<size>/``. The cache folder is
 ``$MLCOURSE_DATA`` if set, else ``data/cache/``. The build writes into a temporary folder and
 renames it into place only once complete, so an interrupted build leaves nothing a later load
-would accept; building again from the same recipe does nothing.
+would accept; building again from the same recipe does nothing, unless the cache was damaged
+since (:func:`cache_problem` checks every file against the manifest): then it is built again.
 
 Taught in ``notebooks/00_data_tour.ipynb``.
 """
 
+import errno
 import hashlib
 import json
 import multiprocessing
@@ -44,7 +46,7 @@ SIZES = {
 }
 CONCEPTS = ["genre", "mood", "instrument", "era"]
 # Bump when the build code changes what it writes, so older caches are rebuilt.
-BUILD_FORMAT = "4"
+BUILD_FORMAT = "5"
 MANIFEST = "manifest.json"
 
 
@@ -223,14 +225,29 @@ def tag_matrix(clips: pd.DataFrame, names: list[str]) -> np.ndarray:
     return tags
 
 
+DATA_FILES = ("logmel.npy", "summary.npy", "chroma.npy", "pianoroll.npy", "tags.npy", "clips.csv")
+MANIFEST_KEYS = ("size", "recipe_hash", "content_hash", "file_hashes", "n_clips", "tag_names", "build_format")
+
+
+def _sha256(path: Path, digest=None):
+    digest = digest or hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 22), b""):
+            digest.update(block)
+    return digest
+
+
 def content_hash(folder: Path) -> str:
-    """SHA-256 of a built cache's data files (not of its manifest)."""
+    """SHA-256 of a built cache's data files, one after the other (not of its manifest)."""
     digest = hashlib.sha256()
-    for name in ("logmel.npy", "summary.npy", "chroma.npy", "pianoroll.npy", "tags.npy", "clips.csv"):
-        with open(folder / name, "rb") as file:
-            for block in iter(lambda: file.read(1 << 22), b""):
-                digest.update(block)
+    for name in DATA_FILES:
+        _sha256(Path(folder) / name, digest)
     return digest.hexdigest()
+
+
+def file_hashes(folder: Path) -> dict[str, str]:
+    """SHA-256 of each data file of a built cache."""
+    return {name: _sha256(Path(folder) / name).hexdigest() for name in DATA_FILES}
 
 
 def read_manifest(folder: Path) -> dict | None:
@@ -241,27 +258,146 @@ def read_manifest(folder: Path) -> dict | None:
         return None
 
 
+def array_shapes(n_clips: int, n_tags: int) -> dict:
+    """Each array file of a cache: its dtype and shape."""
+    return {
+        "logmel.npy": (np.float16, (n_clips, N_MELS, N_FRAMES)),
+        "summary.npy": (np.float32, (n_clips, len(SUMMARY_NAMES))),
+        "chroma.npy": (np.float16, (n_clips, N_CHROMA, N_FRAMES)),
+        "pianoroll.npy": (np.uint8, (n_clips, N_PITCHES, (N_FRAMES + 7) // 8)),
+        "tags.npy": (np.uint8, (n_clips, n_tags)),
+    }
+
+
+def _array_problem(path: Path, dtype, shape) -> str | None:
+    """What is wrong with an .npy file's header and length, or None (the data is not read)."""
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    try:
+        with open(path, "rb") as file:
+            found_shape, _, found_dtype = readers[np.lib.format.read_magic(file)](file)
+            data_start = file.tell()
+    except FileNotFoundError:
+        return f"{path.name} is missing"
+    except (OSError, ValueError, EOFError, KeyError) as error:
+        return f"{path.name} is not a NumPy array file ({error or 'empty'})"
+    if found_dtype != np.dtype(dtype) or tuple(found_shape) != shape:
+        return f"{path.name} holds {found_dtype} {tuple(found_shape)} where {np.dtype(dtype)} {shape} belongs"
+    if path.stat().st_size != data_start + int(np.prod(shape)) * np.dtype(dtype).itemsize:
+        return f"{path.name} is cut short or too long"
+    return None
+
+
+_WHOLE = set()  # (folder, the files' sizes and times) of caches verified whole in this process
+
+
+def cache_problem(folder: Path, size: str) -> str | None:
+    """What is wrong with the cache in ``folder``, or None when it is whole and from today's recipe.
+
+    Checks the manifest (readable, every key), the recipe it was built from, each array's dtype,
+    shape and length, and each data file's SHA-256 against the manifest's ``file_hashes``: a file
+    changed in any way (deleted, cut, garbled, rows shuffled or relabelled) is found and named.
+    The hashes take a fraction of a second (0.3 s for the workshop size); a cache found whole is
+    not hashed again in the same process unless one of its files changes.
+    """
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    if manifest is None:
+        return f"{MANIFEST} is missing or unreadable"
+    missing = [key for key in MANIFEST_KEYS if key not in manifest]
+    if missing:
+        return f"{MANIFEST} lacks {', '.join(missing)}"
+    if manifest["recipe_hash"] != recipe_hash():
+        return "it was built from another recipe"
+    for name, (dtype, shape) in array_shapes(manifest["n_clips"], len(manifest["tag_names"])).items():
+        problem = _array_problem(folder / name, dtype, shape)
+        if problem:
+            return problem
+    if not (folder / "clips.csv").exists():
+        return "clips.csv is missing"
+    stamp = (str(folder.resolve()), tuple((n, (folder / n).stat().st_size, (folder / n).stat().st_mtime_ns)
+                                          for n in (*DATA_FILES, MANIFEST)))  # fmt: skip
+    if stamp not in _WHOLE:
+        for name, digest in file_hashes(folder).items():
+            if digest != manifest["file_hashes"].get(name):
+                return f"{name} is not the file it was built as (its SHA-256 differs from the manifest's)"
+        _WHOLE.add(stamp)
+    return None
+
+
+def check_free_space(folder: Path, needed: int, what: str) -> None:
+    """Raise an out-of-space OSError before writing ``needed`` bytes into ``folder`` if they do not fit."""
+    folder.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise OSError(
+            errno.ENOSPC,
+            f"{what} needs about {needed / 1e9:.2f} GB in {folder}, which has {free / 1e9:.2f} GB free: free "
+            f"some space, or set MLCOURSE_DATA to a folder on another disk",
+        )
+
+
+def _reserve(path: Path) -> None:
+    """Allocate a memory-mapped file's blocks now: a full disk is then an error here, not a crash later.
+
+    Writing into a memory map whose file cannot grow kills the process (SIGBUS) with no message.
+    """
+    if hasattr(os, "posix_fallocate"):
+        with open(path, "r+b") as file:
+            try:
+                os.posix_fallocate(file.fileno(), 0, path.stat().st_size)
+            except OSError as error:
+                if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # a file system that cannot: go on
+                    raise
+
+
+@contextmanager
+def _locked(target: Path):
+    """Hold ``.<name>.lock`` beside ``target``: a second writer of the same folder stops at once."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock
+        yield
+        return
+    with open(target.parent / f".{target.name}.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(
+                f"another process is writing {target} right now: wait until it is done, then run this again"
+            ) from None
+        yield
+
+
 @contextmanager
 def replacing(target: Path):
     """Write a folder atomically.
 
     Yields an empty partial folder beside `target`, which replaces `target` whole when the block
     ends, and is removed if it fails or is interrupted (partial folders left by a killed process
-    are removed on the next write).
+    are removed on the next write). Only one process at a time may write `target`: a second one
+    gets a RuntimeError, and the first one's work is kept. A full disk while writing is an
+    OSError that says so, raised after the partial folder is removed.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in target.parent.glob(f".{target.name}.partial-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    partial = target.parent / f".{target.name}.partial-{os.getpid()}"
-    partial.mkdir()
-    try:
-        yield partial
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(partial, target)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
+    with _locked(target):
+        for stale in target.parent.glob(f".{target.name}.partial-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        partial = target.parent / f".{target.name}.partial-{os.getpid()}"
+        partial.mkdir()
+        try:
+            yield partial
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(partial, target)
+        except BaseException as error:
+            shutil.rmtree(partial, ignore_errors=True)
+            if isinstance(error, OSError) and error.errno == errno.ENOSPC and "free space" not in str(error):
+                raise OSError(
+                    errno.ENOSPC,
+                    f"the disk filled up while writing {target} (the partial folder is removed): free some "
+                    f"space, or set MLCOURSE_DATA to a folder on another disk, and run this again",
+                ) from error
+            raise
 
 
 def build_dataset(size: str = "workshop", workers: int | None = None, quiet: bool = False) -> Path:
@@ -281,10 +417,12 @@ def build_dataset(size: str = "workshop", workers: int | None = None, quiet: boo
     check_size(size)
     target = cache_root() / size
     expected = recipe_hash()
-    manifest = read_manifest(target)
-    if manifest and manifest.get("recipe_hash") == expected:
-        print(f"the {size} dataset in {target} is up to date with the recipe: nothing to do")
-        return target
+    if target.exists():
+        problem = cache_problem(target, size)
+        if problem is None:
+            print(f"the {size} dataset in {target} is up to date with the recipe: nothing to do")
+            return target
+        print(f"the {size} dataset in {target} is damaged or outdated ({problem}): building it again")
 
     started = time.perf_counter()
     works, versions = read_recipe()
@@ -292,16 +430,16 @@ def build_dataset(size: str = "workshop", workers: int | None = None, quiet: boo
     plan = plan_versions(size)
     per_version = SIZES[size]["clips_per_version"]
     n_clips = len(plan) * per_version
+    shapes = array_shapes(n_clips, len(names))
+    array_bytes = sum(int(np.prod(shape)) * np.dtype(dtype).itemsize for dtype, shape in shapes.values())
+    check_free_space(target.parent, array_bytes + 1000 * n_clips, f"the {size} dataset")  # + about 1 kB of CSV a clip
     with replacing(target) as partial:
-        logmel = np.lib.format.open_memmap(
-            partial / "logmel.npy", mode="w+", dtype=np.float16, shape=(n_clips, N_MELS, N_FRAMES)
-        )
-        chroma = np.lib.format.open_memmap(
-            partial / "chroma.npy", mode="w+", dtype=np.float16, shape=(n_clips, N_CHROMA, N_FRAMES)
-        )
-        roll = np.lib.format.open_memmap(
-            partial / "pianoroll.npy", mode="w+", dtype=np.uint8, shape=(n_clips, N_PITCHES, (N_FRAMES + 7) // 8)
-        )
+        mapped = {}
+        for name in ("logmel.npy", "chroma.npy", "pianoroll.npy"):
+            dtype, shape = shapes[name]
+            mapped[name] = np.lib.format.open_memmap(partial / name, mode="w+", dtype=dtype, shape=shape)
+            _reserve(partial / name)
+        logmel, chroma, roll = mapped.pop("logmel.npy"), mapped.pop("chroma.npy"), mapped.pop("pianoroll.npy")
         summary = np.zeros((n_clips, len(SUMMARY_NAMES)), dtype=np.float32)
         jobs = [(version, per_version) for version in plan.to_dict("records")]
         starts, families = [], []
@@ -331,6 +469,7 @@ def build_dataset(size: str = "workshop", workers: int | None = None, quiet: boo
             "size": size,
             "recipe_hash": expected,
             "content_hash": content_hash(partial),
+            "file_hashes": file_hashes(partial),
             "n_clips": n_clips,
             "tag_names": names,
             "summary_names": SUMMARY_NAMES,

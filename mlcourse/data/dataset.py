@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .build import SIZES, cache_root, check_size, plan_versions, read_manifest, recipe_hash, render_clips
+from .build import SIZES, cache_problem, cache_root, check_size, plan_versions, read_manifest, render_clips
 from .clips import ClipDataset, check_split
 from .collections import load_collection
-from .features import CLIP_SAMPLES, N_CHROMA, N_FRAMES, N_MELS, SAMPLE_RATE
+from .features import CLIP_SAMPLES, SAMPLE_RATE
 
 
 def _missing_cache(size: str, folder: Path, problem: str) -> str:
@@ -38,7 +38,9 @@ def load_dataset(size: str = "workshop", split: str | None = None, source: str |
 
     Raises:
         FileNotFoundError: no complete cache of that size (the message names the build command).
-        ValueError: unknown size or split, a cache built from another recipe, or a corrupt cache.
+        ValueError: unknown size or split, a cache built from another recipe, or a damaged cache
+            (see :func:`mlcourse.data.build.cache_problem`); the message names the build command,
+            which builds it again.
     """
     check_size(size)
     check_split(split)
@@ -47,35 +49,21 @@ def load_dataset(size: str = "workshop", split: str | None = None, source: str |
         return load_collection(source, split)
     folder = cache_root() / size
     manifest = read_manifest(folder)
-    if manifest is None:
+    if manifest is None and not any(folder.glob("*.npy")):
         raise FileNotFoundError(_missing_cache(size, folder, f"no complete {size} dataset"))
-    if manifest.get("recipe_hash") != recipe_hash():
+    problem = cache_problem(folder, size)
+    if problem:
+        kind = "outdated" if "another recipe" in problem else "corrupt"
         raise ValueError(
-            f"the {size} dataset at {folder} was built from another recipe: rebuild it with "
+            f"the {size} dataset at {folder} is {kind} ({problem}): rebuild it with "
             f"`python -m mlcourse.data build --size {size}`"
         )
-    try:
-        logmel = np.load(folder / "logmel.npy", mmap_mode="r")
-        chroma = np.load(folder / "chroma.npy", mmap_mode="r")
-        roll = np.load(folder / "pianoroll.npy", mmap_mode="r")
-        tags = np.load(folder / "tags.npy")
-        summary = np.load(folder / "summary.npy")
-        meta = pd.read_csv(folder / "clips.csv", keep_default_na=False)
-    except (OSError, ValueError) as error:
-        raise ValueError(
-            f"the {size} dataset at {folder} is corrupt ({error}): delete the folder and "
-            f"rebuild with `python -m mlcourse.data build --size {size}`"
-        ) from error
-    n = manifest["n_clips"]
-    if (
-        logmel.shape != (n, N_MELS, N_FRAMES)
-        or chroma.shape != (n, N_CHROMA, N_FRAMES)
-        or any(len(part) != n for part in (roll, tags, meta, summary))
-    ):
-        raise ValueError(
-            f"the {size} dataset at {folder} is corrupt (its files disagree on the number "
-            f"of clips): delete the folder and rebuild with `python -m mlcourse.data build --size {size}`"
-        )
+    logmel = np.load(folder / "logmel.npy", mmap_mode="r")
+    chroma = np.load(folder / "chroma.npy", mmap_mode="r")
+    roll = np.load(folder / "pianoroll.npy", mmap_mode="r")
+    tags = np.load(folder / "tags.npy")
+    summary = np.load(folder / "summary.npy")
+    meta = pd.read_csv(folder / "clips.csv", keep_default_na=False)
     data = ClipDataset(
         logmel=logmel,
         meta=meta,

@@ -8,6 +8,7 @@ import sys
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile
 
@@ -173,7 +174,7 @@ def test_corrupt_cache_is_reported(tmp_path, monkeypatch, smoke, name):
 def test_missing_or_misshapen_chroma_is_reported(tmp_path, monkeypatch, smoke):
     folder = copy_smoke(tmp_path, monkeypatch)
     np.save(folder / "chroma.npy", np.zeros((len(smoke), 12, N_FRAMES - 1), dtype=np.float16))
-    with pytest.raises(ValueError, match="corrupt.*disagree.*rebuild"):
+    with pytest.raises(ValueError, match=r"corrupt.*chroma.npy holds float16 \(\d+, 12, 129\).*rebuild"):
         load_dataset("smoke")
     (folder / "chroma.npy").unlink()
     with pytest.raises(ValueError, match="corrupt.*chroma.npy.*rebuild"):
@@ -303,3 +304,85 @@ def test_labels_encode_a_concept_and_refuse_an_unknown_one(smoke):
     assert classes == sorted(set(smoke.meta.genre))
     with pytest.raises(ValueError, match="unknown concept 'colour'.*genre"):
         smoke.labels("colour")
+
+
+# --------------------------------------------------------------------------------------------
+# A damaged cache is refused by load_dataset and rebuilt by build_dataset
+# --------------------------------------------------------------------------------------------
+
+
+def delete(path):
+    path.unlink()
+
+
+def truncate(path):
+    with open(path, "r+b") as file:
+        file.truncate(path.stat().st_size // 2)
+
+
+def garble(path):
+    """The same size, some bytes in the middle of the data changed."""
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 64] = bytes(255 - b for b in data[middle : middle + 64])
+    path.write_bytes(bytes(data))
+
+
+def empty(path):
+    path.write_bytes(b"")
+
+
+def nan_summary(path):
+    summary = np.load(path)
+    summary[3, 5] = np.nan
+    np.save(path, summary)
+
+
+def shuffle_rows(path):
+    clips = pd.read_csv(path, keep_default_na=False)
+    clips.sample(frac=1.0, random_state=0).to_csv(path, index=False)
+
+
+def relabel_a_row(path):
+    clips = pd.read_csv(path, keep_default_na=False)
+    clips.loc[0, "genre"] = next(g for g in clips.genre.unique() if g != clips.genre[0])
+    clips.to_csv(path, index=False)
+
+
+def drop_manifest_key(path):
+    manifest = json.loads(path.read_text())
+    del manifest["n_clips"]
+    path.write_text(json.dumps(manifest))
+
+
+DATA_FILES = ["logmel.npy", "chroma.npy", "pianoroll.npy", "tags.npy", "summary.npy", "clips.csv"]
+DAMAGES = [(name, damage) for name in DATA_FILES for damage in (delete, truncate, garble, empty)] + [
+    ("summary.npy", nan_summary),
+    ("clips.csv", shuffle_rows),
+    ("clips.csv", relabel_a_row),
+    ("manifest.json", drop_manifest_key),
+    ("manifest.json", garble),
+]
+
+
+@pytest.mark.parametrize("name, damage", DAMAGES, ids=[f"{n}-{d.__name__}" for n, d in DAMAGES])
+def test_a_damaged_cache_is_refused_with_the_command_that_fixes_it(tmp_path, monkeypatch, smoke, name, damage):
+    folder = copy_smoke(tmp_path, monkeypatch)
+    damage(folder / name)
+    with pytest.raises((ValueError, FileNotFoundError), match=r"python -m mlcourse.data build --size smoke"):
+        load_dataset("smoke")
+
+
+@pytest.mark.parametrize("name, damage", [("clips.csv", delete), ("logmel.npy", garble), ("summary.npy", nan_summary)])
+def test_build_rebuilds_a_damaged_cache_instead_of_calling_it_up_to_date(
+    tmp_path, monkeypatch, smoke, capsys, name, damage
+):
+    folder = copy_smoke(tmp_path, monkeypatch)
+    intact = json.loads((folder / "manifest.json").read_text())["content_hash"]
+    damage(folder / name)
+    capsys.readouterr()
+    build_dataset("smoke", workers=2, quiet=True)
+    said = capsys.readouterr().out
+    assert "up to date" not in said and "damaged" in said and name in said
+    assert content_hash(folder) == intact
+    load_dataset("smoke")  # whole again
