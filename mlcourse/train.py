@@ -523,12 +523,19 @@ def _plain(value, depth=0):
     if isinstance(value, dict):
         return {str(k): _plain(v, depth) for k, v in value.items()}
     if isinstance(value, torch.nn.Module):
-        return [repr(value), _plain(value.state_dict())]
+        return [_module_settings(value, depth), _plain(value.state_dict())]
     if callable(value) and hasattr(value, "__qualname__"):
         return f"{value.__module__}.{value.__qualname__}"
     if depth < 3 and hasattr(value, "__dict__"):
         return [type(value).__qualname__, _plain(vars(value), depth + 1)]
     return type(value).__qualname__
+
+
+def _module_settings(module, depth):
+    """A module's layers and settings (its public attributes, e.g. a temperature), its children's too."""
+    settings = {key: value for key, value in vars(module).items() if not key.startswith("_") and key != "training"}
+    children = {name: _module_settings(child, depth) for name, child in module.named_children()}
+    return [repr(module), _plain(settings, depth), children]
 
 
 def fingerprint(model, loss_fn, features, labels, sampler, step, settings):

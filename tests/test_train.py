@@ -18,6 +18,7 @@ from mlcourse.train import (
     choose_device,
     default_step,
     embed,
+    fingerprint,
     load_checkpoint,
     pair_step,
     recall_on_epoch_end,
@@ -201,6 +202,21 @@ def test_any_change_that_shaped_a_checkpoint_trains_afresh(instrument_clips, tmp
         options["sizes"] = {**SMALL, "embedding_dim": 16}
     _, history = small_run(features, codes, epochs=1, **options)
     assert len(history.epoch_losses) == 1 and "afresh" in capsys.readouterr().out
+
+
+def test_a_loss_setting_that_its_name_does_not_show_changes_the_fingerprint(instrument_clips):
+    """A learner's own loss class, with a temperature but no extra_repr: the setting still counts."""
+    features, codes = instrument_clips
+
+    class MyLoss(torch.nn.Module):
+        def __init__(self, temperature):
+            super().__init__()
+            self.temperature = temperature
+
+    sampler = ClassBalancedBatches(codes, 4, 4, batches_per_epoch=2, seed=0)
+    model = EmbeddingNet(**SMALL)
+    parts = [fingerprint(model, MyLoss(t), features, codes, sampler, default_step, {"lr": 1e-3}) for t in (0.1, 0.2)]
+    assert [name for name in parts[0] if parts[0][name] != parts[1][name]] == ["loss"]
 
 
 def test_a_checkpoint_garbled_in_place_is_refused(instrument_clips, tmp_path):

@@ -386,3 +386,55 @@ def test_build_rebuilds_a_damaged_cache_instead_of_calling_it_up_to_date(
     assert "up to date" not in said and "damaged" in said and name in said
     assert content_hash(folder) == intact
     load_dataset("smoke")  # whole again
+
+
+def test_a_build_that_cannot_fit_stops_before_writing(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    monkeypatch.setenv("MLCOURSE_DATA", str(tmp_path))
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 10**6, 10**6))
+    with pytest.raises(OSError, match=r"the smoke dataset needs about 0\.\d\d GB .* 0\.00 GB free.*MLCOURSE_DATA"):
+        build_dataset("smoke", quiet=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_disk_that_fills_up_while_writing_is_named_and_the_partial_folder_removed(tmp_path, monkeypatch):
+    import errno
+
+    from mlcourse.data import build
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(build, "_reserve", full)
+    monkeypatch.setenv("MLCOURSE_DATA", str(tmp_path))
+    with pytest.raises(OSError, match="the disk filled up while writing .*smoke.*partial folder is removed"):
+        build_dataset("smoke", quiet=True)
+    assert not list(tmp_path.glob(".smoke.partial-*")) and not (tmp_path / "smoke").exists()
+
+
+def test_a_second_writer_of_one_cache_stops_and_leaves_the_first_ones_work(tmp_path):
+    """The first build holds the lock (here: a process that holds it); the second stops at once."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'w'); "
+         "fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)",
+         str(tmp_path / ".smoke.lock")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        in_progress = tmp_path / f".smoke.partial-{holder.pid}"
+        in_progress.mkdir()
+        (in_progress / "logmel.npy").write_bytes(b"half of it")
+        env = {**os.environ, "MLCOURSE_DATA": str(tmp_path)}
+        second = subprocess.run(
+            [sys.executable, "-m", "mlcourse.data", "build", "--size", "smoke"], env=env, capture_output=True, text=True
+        )
+        assert second.returncode == 2 and "error: another process is writing" in second.stderr
+        assert (in_progress / "logmel.npy").read_bytes() == b"half of it"
+    finally:
+        holder.kill()
+        holder.wait()
