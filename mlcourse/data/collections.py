@@ -10,6 +10,8 @@ the same for a local copy of a mirdata collection. Notebooks 01-06 need the cour
 """
 
 import json
+import os
+import re
 import warnings
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .build import MANIFEST, cache_root, read_manifest, replacing
+from .build import CONCEPTS, MANIFEST, cache_root, check_free_space, read_manifest, replacing
 from .clips import ClipDataset, check_split
 from .features import (
     CLIP_SAMPLES,
@@ -33,11 +35,23 @@ from .features import (
 SPLIT_FRACTIONS = {"train": 0.7, "valid": 0.15, "test": 0.15}
 COLLECTION_FORMAT = "1"
 
+# What notebooks 01-06 need of a collection (the numbers of their parameter cells): see collection_shortfalls.
+RETRIEVAL_K = 8  # 03-06 measure the recall at k = 1, 2, 4, 8 among the test clips
+LMNN_K = {"genre": 3, "instrument": 10}  # 02 fits LMNN with K = 3 target neighbours, and k up to 10 for instrument
+BATCH_K = 8  # 04 trains on batches of P x K clips: P = every instrument class, K = 8
+TRACKS_PER_BATCH = 6  # 06 puts 6 files x 2 clips (2 clips apart) in each batch
+
 
 def collection_dir(source) -> Path:
-    """The folder of a collection: `source` itself if it is a folder, else ``<cache>/collections/<source>``."""
-    path = Path(source).expanduser()
-    return path if path.is_dir() else cache_root() / "collections" / str(source)
+    """The folder of a collection: `source` itself if it looks like a path, else ``<cache>/collections/<source>``.
+
+    A path has a folder separator or starts with '.' or '~' (``./music``, ``~/music``): a bare name
+    such as ``music`` is always a collection of the cache, even if the current folder holds ``music/``.
+    """
+    text = str(source)
+    if isinstance(source, Path) or "/" in text or os.sep in text or text.startswith((".", "~")):
+        return Path(text).expanduser()
+    return cache_root() / "collections" / text
 
 
 def assign_splits(table: pd.DataFrame, by: str, stratify: str, seed: int = 0) -> pd.Series:
@@ -67,37 +81,38 @@ def import_audio_folder(
     without a `split` column, files are split 70/15/15 into train / valid / test per class of the
     first concept, keeping each group (default: each file) within one split.
 
+    A collection too small for a notebook is imported with a warning that says what each one
+    needs (see :func:`collection_shortfalls`); one without test clips is refused.
+
     Returns:
         the collection's folder, ``<cache>/collections/<name>``.
 
     Raises:
-        ValueError: a bad name, an unknown split value, or what load_audio_folder raises.
+        ValueError: a bad name, no test clips, or what load_audio_folder raises.
+        OSError: not enough free disk space for the collection (checked before writing).
     """
-    if not name or any(c in name for c in "/\\") or name.startswith("."):
+    if not re.fullmatch(r"[\w-]+", name or ""):
         raise ValueError(f"bad collection name {name!r}: use letters, digits, '-' and '_'")
-    table = pd.read_csv(tags_csv, dtype=str, keep_default_na=False)
-    if "split" in table.columns:
-        unknown = sorted(set(table.split) - set(SPLIT_FRACTIONS))
-        if unknown:
-            raise ValueError(
-                f"{tags_csv}: unknown split value(s) {', '.join(map(repr, unknown))}: "
-                f"use {', '.join(SPLIT_FRACTIONS)} or leave the split column out"
-            )
-    concepts = [c for c in (concepts or table.columns) if c not in ("file", "split", "group")]
-    data = load_audio_folder(folder, tags_csv, concepts, clips_per_file)
+    table, concepts = read_tags(tags_csv, concepts)
+    data = _read_folder(Path(folder), table, concepts, clips_per_file, tags_csv)
     meta = data.meta
-    if "group" in table.columns:
-        meta["piece_id"] = meta.file.map(dict(zip(table.file, table.group)))
     if "split" not in table.columns:
         meta["split"] = assign_splits(meta, "piece_id", concepts[0], seed)
+    if not (meta.split == "test").any():
+        raise ValueError(
+            f"no clip of {tags_csv} falls in the test split, and notebooks 01-06 all measure on it: give a "
+            f"{concepts[0]} class 3 files (or groups) or more (a class with fewer goes to train whole), "
+            "or mark some files 'test' in a split column"
+        )
 
     target = cache_root() / "collections" / name
+    arrays = {"logmel.npy": data.logmel, "chroma.npy": data.chroma, "summary.npy": data.summary, "tags.npy": data.tags}
+    clips_csv = meta.to_csv(index=False)
+    check_free_space(target.parent, sum(a.nbytes for a in arrays.values()) + len(clips_csv), f"the collection {name}")
     with replacing(target) as partial:
-        np.save(partial / "logmel.npy", data.logmel)
-        np.save(partial / "chroma.npy", data.chroma)
-        np.save(partial / "summary.npy", data.summary)
-        np.save(partial / "tags.npy", data.tags)
-        meta.to_csv(partial / "clips.csv", index=False)
+        for file_name, array in arrays.items():
+            np.save(partial / file_name, array)
+        (partial / "clips.csv").write_text(clips_csv)
         manifest = {
             "kind": "collection",
             "format": COLLECTION_FORMAT,
@@ -114,11 +129,86 @@ def import_audio_folder(
         f"imported {len(meta)} clips of {meta.file.nunique()} files into {target} "
         f"({', '.join(f'{n} {s}' for s, n in counts.items())})"
     )
+    _warn_shortfalls(meta, target)
     return target
+
+
+def collection_shortfalls(meta: pd.DataFrame) -> list[str]:
+    """What notebooks 01-06 need and a collection lacks, as sentences (none: every notebook can run).
+
+    Args:
+        meta: the collection's clips, one row each (``load_collection(...).meta``).
+    """
+    short = []
+    missing = [c for c in CONCEPTS if c not in meta.columns]
+    if missing:
+        short.append(f"no {', '.join(missing)} labels: notebooks 01-06 use {', '.join(CONCEPTS)}")
+    train, valid, test = (meta[meta.split == split] for split in SPLIT_FRACTIONS)
+    if len(test) <= RETRIEVAL_K:
+        short.append(
+            f"{len(test)} test clips: notebooks 01-06 measure on the test split, and 03-06 the recall at "
+            f"k = 1, 2, 4, {RETRIEVAL_K} among its clips, which needs {RETRIEVAL_K + 1} or more"
+        )
+    if len(valid) < 2:
+        short.append(
+            f"{len(valid)} valid clips: notebooks 03, 04 and 06 follow their training by the recall among "
+            "the valid clips, which needs 2 or more"
+        )
+    for concept, k in LMNN_K.items():
+        if concept not in meta:
+            continue
+        sizes = train[concept].value_counts()
+        fit = sizes[sizes > k]
+        if fit.sum() < len(SUMMARY_NAMES) or len(fit) < 2:
+            short.append(
+                f"notebook 02 fits LMNN with k = {k} on the train clips of the {concept} classes of more than "
+                f"{k} clips, and its PCA start needs {len(SUMMARY_NAMES)} of them (one per summary feature) "
+                f"in 2 classes or more: there are {fit.sum()} in {len(fit)}"
+            )
+    if "instrument" in meta:
+        sizes = train.instrument.value_counts()
+        few = sizes[sizes < BATCH_K].sort_index()
+        if len(few) or sizes.empty:
+            short.append(
+                f"notebook 04 trains on batches of P x K clips, P = every instrument class and K = {BATCH_K}: "
+                f"the train split needs {BATCH_K} clips of each, and "
+                + (_some([f"{name} has {n}" for name, n in few.items()]) if len(few) else "has none")
+            )
+        files = test.groupby("instrument").piece_id.nunique()
+        alone = files.index[files < 2]
+        if len(alone):
+            short.append(
+                f"in the test split, instrument {_some(alone)} has clips of one file (or group) only: notebooks "
+                "03-06 leave a clip's own file out when they look for its neighbours, so these clips never find one"
+            )
+    usable = (train.groupby("version_id").clip.max() >= 2).sum()
+    if usable < TRACKS_PER_BATCH:
+        short.append(
+            f"notebook 06 puts {TRACKS_PER_BATCH} files x 2 clips, 2 clips apart, in each batch: the train split "
+            f"needs {TRACKS_PER_BATCH} files cut into 3 clips or more (9 s), and has {usable}"
+        )
+    return short
+
+
+def _warn_shortfalls(meta: pd.DataFrame, folder: Path) -> None:
+    short = collection_shortfalls(meta)
+    if short:
+        warnings.warn(
+            f"the collection at {folder} is too small for some notebooks:\n- " + "\n- ".join(short), stacklevel=3
+        )
+
+
+def _some(names, most: int = 5) -> str:
+    """'a, b, c' or 'a, b, c, d, e and 3 more'."""
+    names = [str(name) for name in names]
+    rest = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + rest
 
 
 def load_collection(source, split: str | None = None):
     """Load an imported collection (a name under ``<cache>/collections/`` or a folder).
+
+    Warns if the collection is too small for some notebooks (see :func:`collection_shortfalls`).
 
     Returns:
         a :class:`mlcourse.data.ClipDataset` without piano rolls; `audio(i)` reads the clip from
@@ -164,6 +254,7 @@ def load_collection(source, split: str | None = None):
         audio_source=FileAudio(manifest["source_folder"]),
         skipped=[tuple(s) for s in manifest["skipped"]],
     )
+    _warn_shortfalls(meta, folder)
     return data if split is None else data.subset(meta.split.to_numpy() == split)
 
 
@@ -277,14 +368,15 @@ def load_audio_folder(folder, tags_csv, concepts: list[str] | None = None, clips
     The CSV has a `file` column (paths relative to `folder`) and one column per concept, e.g.
     ``file,genre,mood,instrument,era``; several values of one concept are separated by ';'
     (the first one is the clip's label, all of them become tags). An optional `split` column
-    says train / valid / test (default: train). Each file is cut into consecutive 3-second
-    clips, as the course's own renderings are. Files that cannot be read are reported by name
-    (in a warning and in `skipped`) and the others still load.
+    says train / valid / test (default: train), an optional `group` column the clips' piece
+    (default: their file). Each file is cut into consecutive 3-second clips, as the course's own
+    renderings are. Files that cannot be read are reported by name (in a warning and in
+    `skipped`) and the others still load.
 
     Args:
         folder: the folder of audio files (anything librosa reads: wav, flac, ogg, mp3...).
-        tags_csv: path of the CSV of labels.
-        concepts: the label columns to use (default: every column but file and split).
+        tags_csv: path of the CSV of labels (see :func:`read_tags`).
+        concepts: the label columns to use (default: every column but file, split and group).
         clips_per_file: the most clips cut from one file.
 
     Returns:
@@ -292,16 +384,75 @@ def load_audio_folder(folder, tags_csv, concepts: list[str] | None = None, clips
         `audio(i)` reads clip i back from its file.
 
     Raises:
-        ValueError: the CSV lacks `file` or a requested concept column, or no file could be read.
+        ValueError: what :func:`read_tags` raises, clips_per_file below 1, or no file could be read.
     """
-    folder, table = Path(folder), pd.read_csv(tags_csv, dtype=str, keep_default_na=False)
-    concepts = list(concepts) if concepts is not None else [c for c in table.columns if c not in ("file", "split")]
+    table, concepts = read_tags(tags_csv, concepts)
+    return _read_folder(Path(folder), table, concepts, clips_per_file, tags_csv)
+
+
+def read_tags(tags_csv, concepts: list[str] | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """The CSV of labels, checked: one row per file, a label in each concept cell, known split values.
+
+    Identical rows of one file are merged into one (a printed line says so).
+
+    Returns:
+        (the table, its concept columns: `concepts`, default every column but file, split and group).
+
+    Raises:
+        ValueError: the CSV is empty or not UTF-8 text, lacks `file` or a concept column, has an
+            empty label, rows of one file that disagree, or an unknown split value.
+    """
+    try:
+        table = pd.read_csv(tags_csv, dtype=str, keep_default_na=False)
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{tags_csv} is not UTF-8 text (byte {error.start} cannot be read): save it as UTF-8 "
+            "(in a spreadsheet: 'CSV UTF-8')"
+        ) from error
+    except pd.errors.EmptyDataError as error:
+        raise ValueError(
+            f"{tags_csv} is empty: write a header such as 'file,genre,mood,instrument,era', then a row per file"
+        ) from error
+    concepts = list(concepts) if concepts is not None else [c for c in table if c not in ("file", "split", "group")]
     missing = [c for c in ["file", *concepts] if c not in table.columns]
     if missing or not concepts:
         raise ValueError(
             f"{tags_csv} lacks the column(s) {', '.join(missing) or 'for any concept'}: "
             f"expected 'file' and one column per concept, found {', '.join(table.columns)}"
         )
+    if table.empty:
+        raise ValueError(f"{tags_csv} has a header but no rows: write a row per audio file")
+    empty = {c: table.file[table[c].str.split(";").str[0].str.strip() == ""] for c in concepts}
+    empty = [f"{c} of {_some(files)}" for c, files in empty.items() if len(files)]
+    if empty:
+        raise ValueError(f"{tags_csv} has empty labels: {'; '.join(empty)}: give every file a value of each concept")
+    repeated = table[table.file.duplicated(keep=False)]
+    different = repeated.drop_duplicates()
+    conflicts = different.file[different.file.duplicated()].unique()
+    if len(conflicts):
+        lines = [
+            f"{file} (lines {', '.join(str(i + 2) for i in repeated.index[repeated.file == file])})"
+            for file in conflicts
+        ]
+        raise ValueError(f"{tags_csv} has rows of the same file that disagree: {_some(lines)}: keep one row per file")
+    if len(repeated):
+        print(
+            f"{tags_csv}: merged {len(repeated) - len(different)} repeated identical row(s) of {_some(different.file)}"
+        )
+        table = table.drop_duplicates().reset_index(drop=True)
+    unknown = sorted(set(table.get("split", [])) - set(SPLIT_FRACTIONS))
+    if unknown:
+        raise ValueError(
+            f"{tags_csv}: unknown split value(s) {', '.join(map(repr, unknown))}: "
+            f"use {', '.join(SPLIT_FRACTIONS)} or leave the split column out"
+        )
+    return table, concepts
+
+
+def _read_folder(folder: Path, table: pd.DataFrame, concepts: list[str], clips_per_file: int, tags_csv) -> ClipDataset:
+    """load_audio_folder, once its CSV is read."""
+    if clips_per_file < 1:
+        raise ValueError(f"clips_per_file must be at least 1, got {clips_per_file}")
     # One file at a time: only its features are kept (float16), never the audio of the whole folder,
     # so a collection of thousands of files imports in the memory of a laptop.
     rows, features, skipped = [], [], []
@@ -321,7 +472,7 @@ def load_audio_folder(folder, tags_csv, concepts: list[str] | None = None, clips
             + str(folder)
             + ": "
             + "; ".join(f"{name} ({reason})" for name, reason in skipped),
-            stacklevel=2,
+            stacklevel=3,  # the caller of load_audio_folder or import_audio_folder
         )
     if not rows:
         raise ValueError(f"no usable audio in {folder}: every file listed in {tags_csv} failed")
@@ -347,7 +498,7 @@ def _clip_rows(record: dict, concepts: list[str], starts) -> list[dict]:
     return [
         {
             "clip_id": ids[k],
-            "piece_id": record["file"],
+            "piece_id": record.get("group") or record["file"],
             "version_id": record["file"],
             "split": record.get("split") or "train",
             "file": record["file"],
@@ -396,9 +547,12 @@ def _read_audio(path: Path) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # librosa's audioread fallback warning; we report failures ourselves
-            audio, _ = librosa.load(path, sr=SAMPLE_RATE, mono=True)
+            audio, rate = librosa.load(path, sr=None, mono=False)  # as stored: librosa's mono and resample refuse NaN
     except Exception as error:  # soundfile and audioread raise many types for unreadable files
         raise ValueError(f"unreadable or unsupported audio: {type(error).__name__}") from error
+    if not np.isfinite(audio).all():
+        raise ValueError("contains NaN or infinite samples")
+    audio = librosa.resample(librosa.to_mono(audio), orig_sr=rate, target_sr=SAMPLE_RATE)
     if len(audio) < CLIP_SAMPLES:
         raise ValueError(f"shorter than {CLIP_SAMPLES / SAMPLE_RATE:.0f} s")
     return audio
