@@ -159,7 +159,7 @@ def run_all(notebooks, mode, interval, keep):
     """
     scratch = Path(tempfile.mkdtemp(prefix="mlcourse-bench-notebooks-"))
     # The kernels inherit this environment, as under `make course`; the notebooks keep their
-    # maps and checkpoints beside the results folder, so those start empty too.
+    # checkpoints in the results folder and their maps beside it, so those start empty too.
     os.environ["MLCOURSE_MODE"] = mode
     os.environ[results.RESULTS_ENV] = str(scratch / "results")
     (scratch / "notebooks").mkdir()
