@@ -308,6 +308,8 @@ def cache_problem(folder: Path, size: str) -> str | None:
         return f"{MANIFEST} lacks {', '.join(missing)}"
     if manifest["recipe_hash"] != recipe_hash():
         return "it was built from another recipe"
+    if manifest["size"] != size:
+        return f"it holds the {manifest['size']} dataset"
     for name, (dtype, shape) in array_shapes(manifest["n_clips"], len(manifest["tag_names"])).items():
         problem = _array_problem(folder / name, dtype, shape)
         if problem:
@@ -324,12 +326,16 @@ def cache_problem(folder: Path, size: str) -> str | None:
     return None
 
 
+class NotEnoughSpace(OSError):
+    """There is not enough free space for what is about to be written (said before writing it)."""
+
+
 def check_free_space(folder: Path, needed: int, what: str) -> None:
-    """Raise an out-of-space OSError before writing ``needed`` bytes into ``folder`` if they do not fit."""
+    """Raise :class:`NotEnoughSpace` before writing ``needed`` bytes into ``folder`` if they do not fit."""
     folder.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(folder).free
     if free < needed:
-        raise OSError(
+        raise NotEnoughSpace(
             errno.ENOSPC,
             f"{what} needs about {needed / 1e9:.2f} GB in {folder}, which has {free / 1e9:.2f} GB free: free "
             f"some space, or set MLCOURSE_DATA to a folder on another disk",
@@ -391,7 +397,7 @@ def replacing(target: Path):
             os.replace(partial, target)
         except BaseException as error:
             shutil.rmtree(partial, ignore_errors=True)
-            if isinstance(error, OSError) and error.errno == errno.ENOSPC and "free space" not in str(error):
+            if isinstance(error, OSError) and error.errno == errno.ENOSPC and not isinstance(error, NotEnoughSpace):
                 raise OSError(
                     errno.ENOSPC,
                     f"the disk filled up while writing {target} (the partial folder is removed): free some "

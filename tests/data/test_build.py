@@ -438,3 +438,10 @@ def test_a_second_writer_of_one_cache_stops_and_leaves_the_first_ones_work(tmp_p
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_cache_of_another_size_is_not_taken_for_this_one(tmp_path, monkeypatch, smoke):
+    folder = copy_smoke(tmp_path, monkeypatch)
+    folder.rename(tmp_path / "workshop")
+    with pytest.raises(ValueError, match="holds the smoke dataset.*build --size workshop"):
+        load_dataset("workshop")
