@@ -117,3 +117,36 @@ def test_binder_start_execs_its_arguments():
     text = (ROOT / "binder" / "start").read_text()
     assert 'exec "$@"' in text
     assert "MLCOURSE_MODE=workshop" in text
+
+
+def lock_pins(path: Path) -> dict[str, tuple[str, int]]:
+    """Each package of a pip-compile lock: (its version, how many hashes it lists)."""
+    pins, current = {}, None
+    for line in path.read_text().splitlines():
+        match = re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", line)
+        if match:
+            current = normalize(match.group(1))
+            pins[current] = (match.group(2), 0)
+        elif current and line.strip().startswith("--hash=sha256:"):
+            pins[current] = (pins[current][0], pins[current][1] + 1)
+    return pins
+
+
+def test_the_lock_pins_every_dependency_inside_pyprojects_ranges_with_hashes():
+    """make install and CI install requirements/lock.txt: it must hold what pyproject.toml asks, in range."""
+    from packaging.requirements import Requirement
+
+    pins = lock_pins(ROOT / "requirements" / "lock.txt")
+    project = pyproject()["project"]
+    extras = project["optional-dependencies"]
+    for spec in project["dependencies"] + extras["test"] + extras["mirdata"]:
+        requirement = Requirement(spec)
+        name = normalize(requirement.name)
+        if name == "torch":  # installed apart, at the Makefile's TORCH_VERSION
+            version = re.search(r"^TORCH_VERSION \?= (\S+)$", (ROOT / "Makefile").read_text(), re.M).group(1)
+        else:
+            assert name in pins, f"requirements/lock.txt lacks {name}: run make lock"
+            version = pins[name][0]
+        assert requirement.specifier.contains(version), f"{name} {version} is outside {spec}: run make lock"
+    assert all(hashes > 0 for _, hashes in pins.values()), "a pin without hashes: pip install --require-hashes fails"
+    assert "torch" not in pins and "tinysoundfont" not in pins
