@@ -1,4 +1,4 @@
-"""The environment files agree with each other and with pyproject.toml."""
+"""The environment files agree with each other, and every install (make, Binder, conda) is the locked one."""
 
 from __future__ import annotations
 
@@ -17,8 +17,6 @@ yaml = pytest.importorskip("yaml")
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV_FILES = [ROOT / "environment.yml", ROOT / "binder" / "environment.yml"]
-# pip / PyPI name -> conda-forge name, where they differ.
-CONDA_NAMES = {"torch": "pytorch"}
 
 
 def normalize(name: str) -> str:
@@ -45,11 +43,6 @@ def split_dependencies(path: Path) -> tuple[list[str], list[str]]:
     return conda, pip
 
 
-def env_names(path: Path) -> set[str]:
-    conda, pip = split_dependencies(path)
-    return {requirement_name(spec) for spec in conda + pip}
-
-
 def pyproject() -> dict:
     return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 
@@ -63,47 +56,45 @@ def test_root_and_binder_environments_match():
 
 
 @pytest.mark.parametrize("path", ENV_FILES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_every_pyproject_dependency_in_environment(path):
-    names = env_names(path)
-    project = pyproject()["project"]
-    required = project["dependencies"] + project["optional-dependencies"]["test"]
-    missing = [
-        spec
-        for spec in required
-        if normalize(CONDA_NAMES.get(requirement_name(spec), requirement_name(spec))) not in names
+def test_conda_gives_python_only_and_pip_the_locked_versions(path):
+    """No package comes from conda: it would be a version CI never tested."""
+    conda, pip = split_dependencies(path)
+    assert sorted(conda) == ["pip", "python=3.11"] and pip == []
+
+
+def locked_install_lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if re.match(r"\s*(\$\(PIP\)|pip) install\b", line)]
+
+
+@pytest.mark.parametrize("where", ["binder/postBuild", "README.md"])
+def test_binder_and_conda_install_what_make_installs(where):
+    """torch at the Makefile's TORCH_VERSION (the CPU build), then the lock and tinysoundfont with hashes."""
+    version = re.search(r"^TORCH_VERSION \?= (\S+)$", (ROOT / "Makefile").read_text(), re.M).group(1)
+    lines = locked_install_lines((ROOT / where).read_text())
+    expected = [
+        f"pip install torch=={version} --index-url https://download.pytorch.org/whl/cpu",
+        "pip install --require-hashes -r requirements/lock.txt",
+        "pip install --no-deps --require-hashes -r requirements/apart.txt",
+        "pip install --no-deps -e .",
     ]
-    assert not missing, f"{path.name} lacks {missing}"
-
-
-@pytest.mark.parametrize("path", ENV_FILES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_pytorch_is_the_cpu_build(path):
-    conda, _ = split_dependencies(path)
-    torch = [spec for spec in conda if requirement_name(spec) == "pytorch"]
-    assert len(torch) == 1 and "cpu" in torch[0], torch
+    assert [line for line in lines if line in expected] == expected, lines
 
 
 def test_tinysoundfont_is_not_a_dependency():
-    """Its metadata requires pyaudio, which does not build: install it with --no-deps."""
+    """Its metadata requires pyaudio, which does not build: it is installed apart, with --no-deps."""
     project = pyproject()["project"]
     all_specs = project["dependencies"] + [
         spec for extra in project["optional-dependencies"].values() for spec in extra
     ]
     assert "tinysoundfont" not in {requirement_name(s) for s in all_specs}
-    for path in ENV_FILES:
-        assert "tinysoundfont" not in env_names(path)
+    assert re.match(
+        r"tinysoundfont==\S+ \\\n\s+--hash=sha256:",
+        (ROOT / "requirements" / "apart.txt").read_text().split("\n", 2)[-1],
+    )
 
 
-def test_postbuild_installs_tinysoundfont_without_deps():
-    lines = (ROOT / "binder" / "postBuild").read_text().splitlines()
-    installs = [line for line in lines if re.search(r"pip install\b.*\btinysoundfont\b", line)]
-    assert installs, "binder/postBuild does not install tinysoundfont"
-    assert all("--no-deps" in line for line in installs)
-
-
-def test_postbuild_installs_package_and_builds_dataset():
-    text = (ROOT / "binder" / "postBuild").read_text()
-    assert re.search(r"pip install -e \.", text)
-    assert "python -m mlcourse.data build --size workshop" in text
+def test_postbuild_builds_the_dataset():
+    assert "python -m mlcourse.data build --size workshop" in (ROOT / "binder" / "postBuild").read_text()
 
 
 @pytest.mark.parametrize("name", ["postBuild", "start"])
