@@ -274,12 +274,13 @@ def train(
         settings = {"lr": lr, "weight_decay": weight_decay, "seed": seed, "amp": amp}
         shaped_by = fingerprint(model, loss_fn, features, labels, sampler, step, settings)
     if resume and checkpoint is not None and Path(checkpoint).exists():
-        changed = checkpoint_changes(checkpoint, shaped_by, epochs)
+        state = _read_checkpoint(checkpoint)  # read and checked once, for both uses below
+        changed = checkpoint_changes(state, shaped_by, epochs)
         if changed:
             if distributed.is_main():
                 print(f"the checkpoint {checkpoint} {changed}: training afresh")
         else:
-            history, first_epoch = load_checkpoint(checkpoint, model, loss_fn, optimizer)
+            history, first_epoch = _restore(checkpoint, state, model, loss_fn, optimizer)
     use_amp = amp and device.type == "cuda"
     # Several processes: the step calls a model that shares each global batch among them.
     network = distributed.GlobalBatchModel(model, device) if several_processes else model
@@ -558,13 +559,12 @@ def fingerprint(model, loss_fn, features, labels, sampler, step, settings):
     return {name: hashlib.sha256(json.dumps(_plain(part)).encode()).hexdigest()[:16] for name, part in parts.items()}
 
 
-def checkpoint_changes(path, shaped_by, epochs):
-    """Why the checkpoint at ``path`` cannot be resumed by a run of ``epochs`` shaped by ``shaped_by``.
+def checkpoint_changes(state, shaped_by, epochs):
+    """Why a checkpoint (its contents, ``state``) cannot be resumed by a run of ``epochs`` shaped by ``shaped_by``.
 
     Returns:
         A phrase such as ``"was trained with another lr, seed"``, or ``""`` when it can be resumed.
     """
-    state = _read_checkpoint(path)
     saved = state.get("fingerprint")
     if not saved:
         return "was written without the settings that shaped it (by an older version of the course)"
@@ -638,7 +638,11 @@ def load_checkpoint(path, model, loss_fn=None, optimizer=None):
 
     Taught in notebooks/03_siamese_contrastive.ipynb
     """
-    state = _read_checkpoint(path)
+    return _restore(path, _read_checkpoint(path), model, loss_fn, optimizer)
+
+
+def _restore(path, state, model, loss_fn=None, optimizer=None):
+    """Put a checkpoint's contents (read from ``path``) into ``model``, ``loss_fn`` and ``optimizer``."""
     try:
         model.load_state_dict(state["model"])
         if isinstance(loss_fn, torch.nn.Module) and state["loss"]:
