@@ -39,6 +39,7 @@ from pathlib import Path
 import torch
 
 from mlcourse import pretrained
+from mlcourse.results import format_value
 
 from common import REPO_ROOT, command_line, describe_machine, format_header, record_end_load, write_results
 
@@ -161,11 +162,9 @@ def format_models(folder):
     return "\n".join(lines) + "\n"
 
 
-def format_value(value):
-    """A figure as the report prints it."""
-    if value is None:
-        return "—"
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
+def shown(value):
+    """A figure as the course's results table prints it; — where that run did not record it."""
+    return "—" if value is None else format_value(value)
 
 
 def format_report(steps, course, full, facts, machine, command, rehearsal):
@@ -198,7 +197,7 @@ def format_report(steps, course, full, facts, machine, command, rehearsal):
         f"| notebook | result | {course['mode']} | {full['mode']} |",
         "|---|---|---:|---:|",
     ]
-    lines += [f"| {n} | {k} | {format_value(a)} | {format_value(b)} |" for n, k, a, b in headline_rows(course, full)]
+    lines += [f"| {n} | {k} | {shown(a)} | {shown(b)} |" for n, k, a, b in headline_rows(course, full)]
     failed = [step for step in steps if step["returncode"] != 0]
     for step in failed:
         lines += ["", f"## {step['step']}: the end of its output", "", "```", step["tail"].strip(), "```"]
